@@ -1,0 +1,1 @@
+"""FPGA board targets for the accelerator (amaranth-boards, YoWASP tools)."""

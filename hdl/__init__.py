@@ -1,0 +1,1 @@
+"""Gateware of the memory-allocator accelerator (Amaranth 0.5)."""
