@@ -13,6 +13,7 @@ was called on exactly as it was before the call.
     │   └── DoubleFree            free of a block that is already free
     ├── GranuleError (also ValueError)
     │   ├── GranulesNotInUse      free of granules that are not allocated
+    │   ├── GranuleRangeError     a granule range that leaves the heap
     │   └── GranulesInUse         reserve of granules that are already allocated
     ├── HeapCorruption            a chunk header or guard tag in memory is not what it must be
     ├── MemoryAccessError (also IndexError)   PhysicalMemory access outside [0, size)
@@ -27,6 +28,7 @@ __all__ = [
     "AccessFault",
     "DoubleFree",
     "GranuleError",
+    "GranuleRangeError",
     "GranulesInUse",
     "GranulesNotInUse",
     "HeapCorruption",
@@ -71,6 +73,10 @@ class GranuleError(MemoryManagerError, ValueError):
 
 class GranulesNotInUse(GranuleError):
     """A free of granules some of which are not allocated."""
+
+
+class GranuleRangeError(GranuleError):
+    """A granule range (free or reserve) that reaches outside the heap."""
 
 
 class GranulesInUse(GranuleError):

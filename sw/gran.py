@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import (
+    GranuleRangeError,
     GranulesInUse,
     GranulesNotInUse,
     InvalidAlignment,
@@ -212,7 +213,7 @@ class GranuleAllocator:
         if n <= 0:
             raise InvalidArgument(f"granule count must be at least 1, not {n}")
         if index < 0 or index + n > self.ngranules:
-            raise GranulesNotInUse(
+            raise GranuleRangeError(
                 f"granules {index}..{index + n - 1} are outside the heap's "
                 f"{self.ngranules} granules"
             )
@@ -233,7 +234,7 @@ class GranuleAllocator:
         if n <= 0:
             raise InvalidArgument(f"granule count must be at least 1, not {n}")
         if index < 0 or index + n > self.ngranules:
-            raise GranulesInUse(
+            raise GranuleRangeError(
                 f"granules {index}..{index + n - 1} are outside the heap's "
                 f"{self.ngranules} granules"
             )
@@ -301,7 +302,7 @@ class GranuleAllocator:
         else:
             n = ((addr + size + mask) & ~mask) - first >> self.log2gran
         if first < self.heapstart or first + (n << self.log2gran) > self.heapend:
-            raise GranulesInUse(
+            raise GranuleRangeError(
                 f"reserve of [{addr:#x}, +{size:#x}) reaches outside the heap "
                 f"[{self.heapstart:#x}, {self.heapend:#x})"
             )
