@@ -24,12 +24,74 @@ from .gran import GranInfo, GranuleAllocator, PageAllocator, PageInfo
 from .memory import PhysicalMemory
 
 # -- heap (issue 2) --
+# isort: split
+from .errors import TraceFormatError
+from .heap import Heap, MallInfo
+from .heaps import HeapsConfig, UserKernelHeaps
+from .trace import Mismatch, ReplayResult, replay
+
+# isort: split
 # -- end heap --
 
 # -- slab, iob, memory system (issue 3) --
+# isort: split
+from .btpage import BtPageInfo, BtPages
+from .errors import IobError, IobNoMemory, IobNoSpace, IobSeekError, RegionConflict
+from .iob import Iob, IobPool, IobQueue
+from .slab import SlabCacheStats, SlabHeap
+from .system import IobConfig, MemoryConfig, MemoryRegion, MemorySystem, PoolStats
+
+# isort: split
 # -- end slab --
 
 # -- virtual memory and shm (issue 4) --
+from .shm import (
+    IPC_CREAT,
+    IPC_EXCL,
+    IPC_NOWAIT,
+    IPC_PRIVATE,
+    IPC_RMID,
+    IPC_SET,
+    IPC_STAT,
+    SHM_RDONLY,
+    SHM_RND,
+    SHMLBA,
+    IpcPerm,
+    SharedMemory,
+    ShmError,
+    ShmExistsError,
+    ShmidDs,
+    ShmNotFoundError,
+    ShmPermissionError,
+)
+from .sv32 import (
+    Access,
+    FaultCause,
+    Priv,
+    PteFlags,
+    make_pte,
+    satp_value,
+    translate_sv32,
+)
+from .vm import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PROT_EXEC,
+    PROT_NONE,
+    PROT_READ,
+    PROT_WRITE,
+    AddressSpace,
+    Kernel,
+    Mapping,
+    MappingExists,
+    MmapError,
+    NotMapped,
+    OutOfMemory,
+    Process,
+    Region,
+)
 # -- end vm --
 
 __all__ = [
@@ -55,5 +117,77 @@ __all__ = [
     "TranslationFault",
 ]
 # -- heap exports (issue 2) --
+__all__ += [
+    "Heap",
+    "HeapsConfig",
+    "MallInfo",
+    "Mismatch",
+    "ReplayResult",
+    "TraceFormatError",
+    "UserKernelHeaps",
+    "replay",
+]
 # -- slab exports (issue 3) --
+__all__ += [
+    "BtPageInfo",
+    "BtPages",
+    "Iob",
+    "IobConfig",
+    "IobError",
+    "IobNoMemory",
+    "IobNoSpace",
+    "IobPool",
+    "IobQueue",
+    "IobSeekError",
+    "MemoryConfig",
+    "MemoryRegion",
+    "MemorySystem",
+    "PoolStats",
+    "RegionConflict",
+    "SlabCacheStats",
+    "SlabHeap",
+]
 # -- vm exports (issue 4) --
+__all__ += [
+    "IPC_CREAT",
+    "IPC_EXCL",
+    "IPC_NOWAIT",
+    "IPC_PRIVATE",
+    "IPC_RMID",
+    "IPC_SET",
+    "IPC_STAT",
+    "MAP_ANONYMOUS",
+    "MAP_FIXED",
+    "MAP_PRIVATE",
+    "MAP_SHARED",
+    "PROT_EXEC",
+    "PROT_NONE",
+    "PROT_READ",
+    "PROT_WRITE",
+    "SHMLBA",
+    "SHM_RDONLY",
+    "SHM_RND",
+    "Access",
+    "AddressSpace",
+    "FaultCause",
+    "IpcPerm",
+    "Kernel",
+    "Mapping",
+    "MappingExists",
+    "MmapError",
+    "NotMapped",
+    "OutOfMemory",
+    "Priv",
+    "Process",
+    "PteFlags",
+    "Region",
+    "SharedMemory",
+    "ShmError",
+    "ShmExistsError",
+    "ShmNotFoundError",
+    "ShmPermissionError",
+    "ShmidDs",
+    "make_pte",
+    "satp_value",
+    "translate_sv32",
+]

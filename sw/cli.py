@@ -28,6 +28,71 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "mmaccel.sw.bench:configure_cli",
         "benchmark the software model (ops/s, JSON)",
     ),
+    (
+        ("model", "stats"),
+        "mmaccel.sw.cli_model:configure_stats",
+        "build a memory system from a TOML configuration and print every pool's use",
+    ),
+    (
+        ("sim", "mmu"),
+        "mmaccel.hdl.mmu_sim:configure_sim",
+        "MMU regressions: Amaranth simulator and cocotb on Verilator against the model",
+    ),
+    (
+        ("bench", "mmu"),
+        "mmaccel.hdl.mmu_sim:configure_bench",
+        "the MMU on the model's address spaces in simulation: latency, hit rate (JSON)",
+    ),
+    (
+        ("verilog", "mmu"),
+        "mmaccel.hdl.mmu_sim:configure_verilog",
+        "Verilog of the Sv32 MMU with its Wishbone control registers",
+    ),
+    (
+        ("boards",),
+        "mmaccel.boards.cli:configure_boards",
+        "list the supported FPGA boards and their default sizes",
+    ),
+    (
+        ("build",),
+        "mmaccel.boards.cli:configure_build",
+        "build a board's bitstream (YoWASP) and report size, Fmax and timing",
+    ),
+    (
+        ("sweep",),
+        "mmaccel.boards.cli:configure_sweep",
+        "build boards x sizes; write the size/Fmax table and plot into docs/",
+    ),
+    (
+        ("hw", "selftest"),
+        "mmaccel.boards.cli:configure_selftest",
+        "randomized check of a board over its serial port against the model",
+    ),
+    (
+        ("sim", "gfa"),
+        "mmaccel.hdl.gfa_sim:configure_sim",
+        "granule allocator: cocotb stream regression against the model (progress, summary)",
+    ),
+    (
+        ("bench", "gfa"),
+        "mmaccel.hdl.gfa_sim:configure_bench",
+        "granule allocator: churn trace in simulation, latency and issue interval (JSON)",
+    ),
+    (
+        ("verilog", "gfa"),
+        "mmaccel.hdl.gfa_sim:configure_verilog",
+        "Verilog of the granule allocator (Wishbone and stream ports)",
+    ),
+    (
+        ("regmap", "gfa"),
+        "mmaccel.hdl.cli_regmap:configure_gfa",
+        "granule allocator registers: --c-header (default) or --markdown",
+    ),
+    (
+        ("regmap", "mmu"),
+        "mmaccel.hdl.cli_regmap:configure_mmu",
+        "MMU registers: --c-header (default) or --markdown",
+    ),
 ]
 
 #: Help for the command groups.

@@ -17,6 +17,7 @@ was called on exactly as it was before the call.
     │   └── GranulesInUse         reserve of granules that are already allocated
     ├── HeapCorruption            a chunk header or guard tag in memory is not what it must be
     ├── MemoryAccessError (also IndexError)   PhysicalMemory access outside [0, size)
+    ├── TraceFormatError (also ValueError)    a golden trace that cannot be read or parsed
     └── TranslationFault
         ├── PageFault             Sv32 walk refused the access (cause = load/store/fetch)
         └── AccessFault           a PTE read fell outside physical memory
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "AccessFault",
+    "BoardLinkError",
     "DoubleFree",
     "GranuleError",
     "GranuleRangeError",
@@ -35,10 +37,16 @@ __all__ = [
     "InvalidAlignment",
     "InvalidArgument",
     "InvalidPointer",
+    "IobError",
+    "IobNoMemory",
+    "IobNoSpace",
+    "IobSeekError",
     "MemoryAccessError",
     "MemoryManagerError",
     "PageFault",
+    "RegionConflict",
     "SizeOverflow",
+    "TraceFormatError",
     "TranslationFault",
 ]
 
@@ -136,3 +144,50 @@ class AccessFault(TranslationFault):
         super().__init__(
             f"{name} access fault at va {va:#010x}: PTE address {pte_addr:#x} is outside memory"
         )
+
+
+class IobError(MemoryManagerError):
+    """An I/O buffer operation failed as NuttX's would with a negated errno (issue 3).
+
+    ``errno`` holds the positive errno value NuttX returns negated.
+    """
+
+    errno = 0
+
+
+class IobNoMemory(IobError):
+    """No I/O buffer or queue container was free in time (NuttX's -ENOMEM)."""
+
+    errno = 12
+
+
+class IobSeekError(IobError, InvalidArgument):
+    """An offset past the end of the packet (NuttX's -ESPIPE)."""
+
+    errno = 29
+
+
+class IobNoSpace(IobError, InvalidArgument):
+    """More contiguous bytes asked for than the packet holds (NuttX's -ENOSPC)."""
+
+    errno = 28
+
+
+class RegionConflict(InvalidArgument):
+    """A memory-system configuration whose regions overlap or leave physical memory (issue 3)."""
+
+
+class BoardLinkError(MemoryManagerError):
+    """The serial link to a board failed: no answer, a garbled answer, or a refused bus access.
+
+    ``status`` is the bridge's status byte when the board answered with one (see
+    ``mmaccel.hdl.uart_bridge.BridgeStatus``), else None.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class TraceFormatError(MemoryManagerError, ValueError):
+    """A golden trace that cannot be read, or whose format or a line of it is not understood."""

@@ -8,7 +8,6 @@ import sys
 import tempfile
 
 import pytest
-
 from mmaccel.sw.cli import COMMANDS, build_parser, main
 
 

@@ -1,0 +1,300 @@
+"""Bitstream builds with the YoWASP tools, and the figures nextpnr reports about them.
+
+:func:`build_board` elaborates :class:`~mmaccel.boards.top.BoardTop` for a target, lets
+Amaranth write the build plan, then runs its steps (Yosys, nextpnr, the packer) one by one so
+progress can be shown, with each tool's output kept in ``<step>.log`` in the build folder.
+nextpnr writes a JSON report (``--report report.json``) from which :func:`parse_report` takes
+Fmax per clock and the device utilization; flip-flops and LUTs are counted in Yosys's netlist.
+
+The tools are found through the environment variables Amaranth reads (``YOSYS``,
+``NEXTPNR_ICE40``...); :func:`tool_environment` sets them to the YoWASP commands installed
+with this package unless the user has set them. YoWASP compiles each tool on first use and
+caches it under ``$YOWASP_CACHE_DIR`` (default ``~/.cache/YoWASP``): keep that folder between
+CI runs to save about 30 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmaccel.sw.errors import MemoryManagerError
+
+from .targets import BoardConfig, BoardTarget
+
+__all__ = [
+    "BuildError",
+    "BuildResult",
+    "build_board",
+    "count_cells",
+    "parse_report",
+    "tool_environment",
+]
+
+Progress = Callable[[str], None]
+
+
+class BuildError(MemoryManagerError):
+    """A build step failed; the message names the step and the log file to read."""
+
+
+@dataclass
+class BuildResult:
+    """Figures of one bitstream build.
+
+    Attributes
+    ----------
+    board : str
+        Target name.
+    config : dict
+        The sizes built (see :class:`~mmaccel.boards.targets.BoardConfig`).
+    bitstream : str
+        Path of the bitstream.
+    build_dir : str
+        Folder with the intermediate files and the tool logs.
+    fmax_mhz : dict
+        Achieved Fmax per clock domain, in MHz (nextpnr's routed estimate).
+    constraint_mhz : dict
+        The frequency nextpnr was asked to meet for each clock: the board's oscillator, or
+        ``clock_mhz`` when the build was asked for more (nextpnr's timing-driven placement works
+        only as hard as the constraint asks, so Fmax is measured with a tight constraint).
+    board_clock_mhz : float
+        The board's oscillator, which clocks the design on the board.
+    timing_met : bool
+        Every clock reaches the board's clock (the bitstream works on the board).
+    utilization : dict
+        nextpnr's ``{cell type: {"used": n, "available": m}}`` for the cell types in use.
+    luts, ffs, brams : int
+        Logic cells (iCE40 LCs / ECP5 TRELLIS_COMB), flip-flops, block RAMs (EBR / DP16KD).
+    seconds : dict
+        Wall time of each step.
+    """
+
+    board: str
+    config: dict[str, int]
+    bitstream: str
+    build_dir: str
+    fmax_mhz: dict[str, float]
+    constraint_mhz: dict[str, float]
+    board_clock_mhz: float
+    timing_met: bool
+    utilization: dict[str, dict[str, int]]
+    luts: int
+    ffs: int
+    brams: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return asdict(self)
+
+
+def _yowasp_command(name: str) -> str:
+    """Absolute path of a YoWASP console script, looked up on PATH then beside Python."""
+    found = shutil.which(name)
+    if found:
+        return found
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
+
+
+def tool_environment(target: BoardTarget, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a build: ``base`` (default ``os.environ``) plus the target's tools.
+
+    Variables already set in ``base`` win, so a user can point at a system toolchain.
+    """
+    env = dict(os.environ if base is None else base)
+    for var, command in target.tool_env.items():
+        if var not in env:
+            env[var] = _yowasp_command(command) if command.startswith("yowasp-") else command
+    return env
+
+
+def parse_report(report: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """Achieved Fmax and constraint per clock (MHz) from a nextpnr JSON report.
+
+    Clock names lose nextpnr's ``$glbnet$`` prefix, so both families name the system clock
+    ``cd_sync.clk`` or after its pin.
+    """
+    fmax: dict[str, float] = {}
+    constraint: dict[str, float] = {}
+    for name, figures in report.get("fmax", {}).items():
+        clean = name.removeprefix("$glbnet$")
+        fmax[clean] = round(float(figures["achieved"]), 2)
+        constraint[clean] = round(float(figures["constraint"]), 2)
+    return fmax, constraint
+
+
+def count_cells(netlist: Mapping[str, Any], top: str = "top") -> dict[str, int]:
+    """Cell types and their counts in a Yosys JSON netlist's top module (flattened)."""
+    counts: dict[str, int] = {}
+    for cell in netlist["modules"][top]["cells"].values():
+        counts[cell["type"]] = counts.get(cell["type"], 0) + 1
+    return counts
+
+
+def _summary(
+    family: str, util: Mapping[str, Mapping[str, int]], cells: Mapping[str, int]
+) -> tuple[int, int, int]:
+    def used(name: str) -> int:
+        return int(util.get(name, {}).get("used", 0))
+
+    if family == "ice40":
+        luts = used("ICESTORM_LC")
+        ffs = sum(n for t, n in cells.items() if t.startswith("SB_DFF"))
+        brams = used("ICESTORM_RAM")
+    else:
+        luts = used("TRELLIS_COMB")
+        ffs = used("TRELLIS_FF")
+        brams = used("DP16KD")
+    return luts, ffs, brams
+
+
+def _retarget_clock(folder: Path, family: str, mhz: float) -> None:
+    """Rewrite the clock constraint Amaranth wrote (top.pcf / top.lpf) to ``mhz``."""
+    if not mhz > 0:
+        raise BuildError(f"clock_mhz must be positive, not {mhz}")
+    if family == "ice40":
+        path = folder / "top.pcf"
+        pattern, repl = r"^(set_frequency \S+) \S+$", rf"\g<1> {mhz}"
+    else:
+        path = folder / "top.lpf"
+        pattern, repl = r'^(FREQUENCY PORT "[^"]+") \S+ HZ;$', rf"\g<1> {mhz * 1e6} HZ;"
+    text = path.read_text()
+    new, count = re.subn(pattern, repl, text, flags=re.MULTILINE)
+    if count != 1:
+        raise BuildError(f"expected one clock constraint in {path}, found {count}")
+    path.write_text(new)
+
+
+def _step_name(tool: str) -> str:
+    if tool == "yosys":
+        return "synthesis (yosys)"
+    if tool.startswith("nextpnr"):
+        return f"place and route ({tool})"
+    return f"bitstream ({tool})"
+
+
+def build_board(
+    target: BoardTarget,
+    config: BoardConfig,
+    *,
+    build_dir: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+    seed: int | None = None,
+    clock_mhz: float | None = None,
+) -> BuildResult:
+    """Build ``target``'s bitstream with ``config`` and return the figures.
+
+    Parameters
+    ----------
+    build_dir : path, optional
+        Where to build (created; default: a new folder under the system's temp dir).
+    progress : callable, optional
+        Called with one line of text per step started and finished.
+    seed : int, optional
+        nextpnr placement seed.
+    clock_mhz : float, optional
+        Constrain the system clock to this frequency instead of the board's oscillator, so
+        nextpnr shows the Fmax the design can reach (the bitstream still runs at the
+        oscillator's frequency).
+
+    Raises
+    ------
+    BuildError
+        A tool failed (the message names the step and its log file), or the report is
+        missing.
+    """
+    from .top import BoardTop
+
+    say = progress or (lambda text: None)
+    folder = Path(
+        build_dir
+        if build_dir is not None
+        else tempfile.mkdtemp(prefix=f"mmaccel-{target.name}-{config.label()}-")
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    env = tool_environment(target)
+    platform = target.platform()
+    nextpnr_opts = ["--report", "report.json", "--timing-allow-fail"]
+    if seed is not None:
+        nextpnr_opts += ["--seed", str(seed)]
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    say(f"[{target.name} {config.label()}] elaborating the design")
+    # Amaranth checks for the board's tools while preparing; the same environment is used.
+    saved = dict(os.environ)
+    os.environ.update({k: v for k, v in env.items() if k in target.tool_env})
+    try:
+        plan = platform.prepare(BoardTop(target, config), name="top", nextpnr_opts=nextpnr_opts)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    plan.extract(str(folder))
+    board_mhz = round(float(platform.default_clk_frequency) / 1e6, 2)
+    if clock_mhz is not None:
+        _retarget_clock(folder, target.family, clock_mhz)
+    seconds["elaborate"] = round(time.perf_counter() - start, 2)
+    commands = json.loads((folder / "build_top.json").read_text())["commands"]
+    for index, argv in enumerate(commands, 1):
+        tool = argv[0]
+        var = tool.upper().replace("-", "_")
+        exe = env.get(var, tool)
+        name = _step_name(tool)
+        log = folder / f"{tool}.log"
+        say(f"[{target.name} {config.label()}] step {index}/{len(commands)}: {name} ...")
+        t0 = time.perf_counter()
+        with open(log, "wb") as out:
+            proc = subprocess.run(
+                [exe, *argv[1:]], cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        seconds[tool] = round(time.perf_counter() - t0, 2)
+        if proc.returncode != 0:
+            tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+            raise BuildError(
+                f"{name} failed for {target.name} ({config.label()}) with exit status "
+                f"{proc.returncode}; log: {log}\n" + "\n".join(tail)
+            )
+        say(f"[{target.name} {config.label()}]   done in {seconds[tool]:.1f} s")
+    report_path = folder / "report.json"
+    if not report_path.exists():
+        raise BuildError(f"nextpnr wrote no report at {report_path}")
+    report = json.loads(report_path.read_text())
+    fmax, constraint = parse_report(report)
+    util = {k: dict(v) for k, v in report.get("utilization", {}).items() if v.get("used")}
+    cells = count_cells(json.loads((folder / "top.json").read_text()))
+    luts, ffs, brams = _summary(target.family, util, cells)
+    bitstream = folder / ("top.bin" if target.family == "ice40" else "top.bit")
+    if not bitstream.exists():
+        raise BuildError(f"no bitstream at {bitstream}")
+    return BuildResult(
+        board=target.name,
+        config={
+            "granules": config.granules,
+            "tlb_entries": config.tlb_entries,
+            "ptmem_bytes": config.ptmem_bytes,
+            "log2gran": config.log2gran,
+            "baud": config.baud,
+        },
+        bitstream=str(bitstream),
+        build_dir=str(folder),
+        fmax_mhz=fmax,
+        constraint_mhz=constraint,
+        board_clock_mhz=board_mhz,
+        timing_met=bool(fmax) and all(f >= board_mhz for f in fmax.values()),
+        utilization=util,
+        luts=luts,
+        ffs=ffs,
+        brams=brams,
+        seconds=seconds,
+    )

@@ -1,0 +1,431 @@
+"""The board top: allocator and MMU behind a Wishbone interconnect, driven over a UART bridge.
+
+::
+
+    UART ─ UARTWishboneBridge ─ buffer ─ decoder ─┬─ 0x0000_0000 board info (BOARD_REGMAP)
+                                                  ├─ 0x0100_0000 allocator (GFA_REGMAP)
+                                                  ├─ 0x0200_0000 MMU control (MMU_REGMAP)
+                                                  ├─ 0x0300_0000 MMU probe (PROBE_REGMAP)
+                                                  └─ 0x0400_0000 page-table memory ─┐
+         MMU page-table walker ─ buffer ─ decoder (PA 0 .. ptmem) ─── arbiter ──────┴─ RAM
+
+The page-table memory appears at physical address 0 to the MMU's walker and at 0x0400_0000 to
+the host, so the host writes page tables built by the model (at the same physical addresses)
+and the walker reads them. Any walker read outside it is answered with ``err`` (an access
+fault, as the model raises for a PTE outside its PhysicalMemory).
+
+:class:`BoardCore` is the whole design with plain ``rx``/``tx``/``leds`` ports (what the cocotb
+test simulates); :class:`BoardTop` puts it on a board's pins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Cat, Elaboratable, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from mmaccel.hdl.interconnect import (
+    Window,
+    WishboneArbiter,
+    WishboneBuffer,
+    WishboneDecoder,
+    WishboneRAM,
+)
+from mmaccel.hdl.regmap import Field, Register, RegisterBank, RegisterMap
+from mmaccel.hdl.uart import baud_divisor
+from mmaccel.hdl.uart_bridge import PING_MAGIC, UARTWishboneBridge
+from mmaccel.hdl.wishbone import WishboneSignature
+
+from .targets import BoardConfig, BoardTarget
+
+__all__ = [
+    "BOARD_MAP",
+    "BOARD_REGMAP",
+    "PROBE_REGMAP",
+    "BoardCore",
+    "BoardTop",
+]
+
+#: Byte address of each block on the bridge's bus.
+BOARD_MAP: dict[str, int] = {
+    "info": 0x0000_0000,
+    "gfa": 0x0100_0000,
+    "mmu": 0x0200_0000,
+    "probe": 0x0300_0000,
+    "ptmem": 0x0400_0000,
+}
+
+#: Identification and configuration of the board top, at BOARD_MAP["info"].
+BOARD_REGMAP = RegisterMap(
+    "BOARD",
+    (
+        Register("ID", 0x00, "ro", (), 'Reads 0x43416D6D ("mmAC"), like the bridge\'s PING.'),
+        Register(
+            "CONFIG",
+            0x04,
+            "ro",
+            (
+                Field("HAS_GFA", 0, 1, "the granule allocator is present"),
+                Field("HAS_MMU", 1, 1, "the MMU is present"),
+                Field("LOG2GRAN", 8, 5, "log2 of the granule size in bytes"),
+                Field("TLB_ENTRIES", 16, 7, "TLB entries (0 without MMU)"),
+            ),
+            "What this bitstream holds.",
+        ),
+        Register("GRANULES", 0x08, "ro", (), "Granules of the allocator (0 without one)."),
+        Register("GFA_BASE", 0x0C, "ro", (), "Byte address of the allocator's first granule."),
+        Register(
+            "PTMEM_BYTES",
+            0x10,
+            "ro",
+            (),
+            "Size of the page-table memory; the walker sees it at physical address 0.",
+        ),
+        Register("CLK_HZ", 0x14, "ro", (), "Clock frequency of the design in Hz."),
+        Register("SCRATCH", 0x18, "rw", (), "Free for the host (link tests)."),
+        Register(
+            "LEDS",
+            0x1C,
+            "rw",
+            (Field("USER", 0, 8, "LEDs after the alive and error LEDs"),),
+            "Host-controlled LEDs.",
+        ),
+        Register("UPTIME", 0x20, "ro", (), "Clock cycles since reset (wraps at 2^32)."),
+    ),
+    "Board identification, sizes and host-controlled LEDs.",
+)
+
+#: The MMU probe: one translation at a time from the host, at BOARD_MAP["probe"].
+PROBE_REGMAP = RegisterMap(
+    "MMU_PROBE",
+    (
+        Register("VA", 0x00, "rw", (), "Virtual address of the next translation."),
+        Register(
+            "REQUEST",
+            0x04,
+            "wo",
+            (
+                Field("ACCESS", 0, 2, "access type", {"LOAD": 0, "STORE": 1, "FETCH": 2}),
+                Field("PRIV", 2, 1, "privilege", {"U": 0, "S": 1}),
+                Field("SUM", 3, 1, "sstatus.SUM"),
+                Field("MXR", 4, 1, "sstatus.MXR"),
+            ),
+            "Writing sends VA with these attributes to the MMU (the write waits while an "
+            "earlier translation is still pending).",
+        ),
+        Register(
+            "STATUS",
+            0x08,
+            "ro",
+            (
+                Field("DONE", 0, 1, "the answer to the last REQUEST has arrived"),
+                Field("FAULT", 1, 1, "the answer is a fault"),
+                Field("CAUSE", 4, 4, "mcause of the fault"),
+                Field("PA_HI", 8, 2, "bits 33:32 of the physical address"),
+            ),
+            "Answer of the last translation. A read waits until the answer has arrived.",
+        ),
+        Register("PA", 0x0C, "ro", (), "Bits 31:0 of the physical address (0 on a fault)."),
+    ),
+    "Lets the host translate through the MMU's request/response streams, one at a time.",
+)
+
+
+class _Info(wiring.Component):
+    """BOARD_REGMAP registers. Latency: 1 cycle per access (RegisterBank)."""
+
+    def __init__(self, config: BoardConfig, clk_hz: int) -> None:
+        self._config = config
+        self._clk_hz = clk_hz
+        super().__init__(
+            {"bus": In(WishboneSignature(BOARD_REGMAP.addr_width)), "user_leds": Out(8)}
+        )
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.submodules.bank = bank = RegisterBank(BOARD_REGMAP)
+        wiring.connect(m, wiring.flipped(self.bus), bank.bus)
+        regs = bank.regs
+        c = self._config
+        scratch = Signal(32)
+        leds = Signal(8)
+        uptime = Signal(32)
+        m.d.sync += uptime.eq(uptime + 1)
+        config_word = BOARD_REGMAP["CONFIG"].pack(
+            HAS_GFA=int(c.granules > 0),
+            HAS_MMU=int(c.tlb_entries > 0),
+            LOG2GRAN=c.log2gran,
+            TLB_ENTRIES=c.tlb_entries,
+        )
+        m.d.comb += [
+            regs.id.r_data.eq(PING_MAGIC),
+            regs.config.r_data.eq(config_word),
+            regs.granules.r_data.eq(c.granules),
+            regs.gfa_base.r_data.eq(c.gfa_base),
+            regs.ptmem_bytes.r_data.eq(c.ptmem_bytes),
+            regs.clk_hz.r_data.eq(self._clk_hz),
+            regs.scratch.r_data.eq(scratch),
+            regs.leds.r_data.eq(leds),
+            regs.uptime.r_data.eq(uptime),
+            self.user_leds.eq(leds),
+        ]
+        with m.If(regs.scratch.w_stb):
+            m.d.sync += scratch.eq(regs.scratch.w_data)
+        with m.If(regs.leds.w_stb):
+            m.d.sync += leds.eq(regs.leds.w_data[:8])
+        return m
+
+
+class MmuProbe(wiring.Component):
+    """PROBE_REGMAP: the host's window onto the MMU's translation streams.
+
+    Members
+    -------
+    bus : In(WishboneSignature(PROBE_REGMAP.addr_width))
+        Register slave.
+    req : Out(stream.Signature(TranslationRequest))
+        To the MMU.
+    resp : In(stream.Signature(TranslationResponse))
+        From the MMU (always ready).
+
+    Latency: the request is offered the cycle after the REQUEST write; a STATUS read is
+    answered one cycle after the response arrives (or after the access, if it already has).
+    """
+
+    def __init__(self) -> None:
+        from mmaccel.hdl.mmu import TranslationRequest, TranslationResponse
+
+        super().__init__(
+            {
+                "bus": In(WishboneSignature(PROBE_REGMAP.addr_width)),
+                "req": Out(stream.Signature(TranslationRequest)),
+                "resp": In(stream.Signature(TranslationResponse)),
+            }
+        )
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.submodules.bank = bank = RegisterBank(PROBE_REGMAP)
+        wiring.connect(m, wiring.flipped(self.bus), bank.bus)
+        regs = bank.regs
+        request = PROBE_REGMAP["REQUEST"]
+        status_reg = PROBE_REGMAP["STATUS"]
+        va = Signal(32)
+        pending = Signal()  # a request is offered or waits for its answer
+        done = Signal()
+        fault = Signal()
+        cause = Signal(4)
+        pa = Signal(34)
+
+        m.d.comb += [regs.va.r_data.eq(va), self.resp.ready.eq(1)]
+        with m.If(regs.va.w_stb):
+            m.d.sync += va.eq(regs.va.w_data)
+
+        word = regs.request.w_data
+        m.d.comb += regs.request.ready.eq(~pending)
+        with m.If(regs.request.w_stb):
+            m.d.sync += [
+                self.req.valid.eq(1),
+                self.req.payload.va.eq(va),
+                self.req.payload.access.eq(word[request.field("ACCESS").lsb :][:2]),
+                self.req.payload.priv.eq(word[request.field("PRIV").lsb]),
+                self.req.payload.sum.eq(word[request.field("SUM").lsb]),
+                self.req.payload.mxr.eq(word[request.field("MXR").lsb]),
+                pending.eq(1),
+                done.eq(0),
+            ]
+        with m.If(self.req.valid & self.req.ready):
+            m.d.sync += self.req.valid.eq(0)
+        with m.If(self.resp.valid & pending & ~self.req.valid):
+            m.d.sync += [
+                pending.eq(0),
+                done.eq(1),
+                fault.eq(self.resp.payload.fault),
+                cause.eq(self.resp.payload.cause),
+                pa.eq(self.resp.payload.pa),
+            ]
+
+        st = Signal(32)
+        m.d.comb += [
+            st[status_reg.field("DONE").lsb].eq(done),
+            st[status_reg.field("FAULT").lsb].eq(fault),
+            st[status_reg.field("CAUSE").lsb :][:4].eq(cause),
+            st[status_reg.field("PA_HI").lsb :][:2].eq(pa[32:34]),
+            regs.status.r_data.eq(st),
+            regs.status.ready.eq(~pending),
+            regs.pa.r_data.eq(pa[:32]),
+        ]
+        return m
+
+
+class BoardCore(wiring.Component):
+    """Everything on the board except pins and clocks: bridge, interconnect, blocks, LEDs.
+
+    Parameters
+    ----------
+    config : BoardConfig
+        Sizes of the allocator, MMU and page-table memory.
+    clk_hz : int
+        Clock frequency in Hz (sets the UART divisor and the LED timing).
+    divisor : int or None
+        Clock cycles per UART bit; None computes it from ``clk_hz`` and ``config.baud``
+        (simulations pass a small value to run fast).
+
+    Members
+    -------
+    rx : In(1)
+        Serial line from the host.
+    tx : Out(1)
+        Serial line to the host.
+    leds : Out(10)
+        Bit 0: alive (toggles every 0.25 to 0.5 s, flickers on each bus access); bit 1: error
+        (lit for about 0.1 to 0.2 s after any refused access or a bad frame); bits 2..9: the
+        LEDS register.
+
+    The bus accesses of the host cost what each block documents, plus nothing for the decoder
+    (combinational) and one cycle for the arbiter in front of the page-table memory.
+    """
+
+    def __init__(self, config: BoardConfig, *, clk_hz: int, divisor: int | None = None) -> None:
+        if not isinstance(config, BoardConfig):
+            raise TypeError(f"config must be a BoardConfig, not {config!r}")
+        if not isinstance(clk_hz, int) or clk_hz <= 0:
+            raise ValueError(f"clk_hz must be a positive int, not {clk_hz!r}")
+        self._config = config
+        self._clk_hz = clk_hz
+        self._divisor = baud_divisor(clk_hz, config.baud) if divisor is None else divisor
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(10)})
+
+    @property
+    def config(self) -> BoardConfig:
+        return self._config
+
+    @property
+    def divisor(self) -> int:
+        return self._divisor
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        c = self._config
+        m.submodules.bridge = bridge = UARTWishboneBridge(divisor=self._divisor, addr_width=30)
+        m.d.comb += [bridge.rx.eq(self.rx), self.tx.eq(bridge.tx)]
+
+        m.submodules.info = info = _Info(c, self._clk_hz)
+        windows = [Window("info", BOARD_MAP["info"], BOARD_REGMAP.addr_width)]
+        slaves: list[tuple[str, Any]] = [("info", info.bus)]
+
+        if c.granules:
+            try:
+                from mmaccel.hdl.gfa_wb import GfaWishbone
+            except ImportError as error:  # the allocator's bus wrapper is not there yet
+                raise RuntimeError(
+                    f"the allocator's Wishbone wrapper is missing: {error}"
+                ) from None
+            gfa = GfaWishbone(granules=c.granules, log2gran=c.log2gran, base=c.gfa_base)
+            m.submodules.gfa = gfa
+            windows.append(Window("gfa", BOARD_MAP["gfa"], gfa.bus.signature.addr_width))
+            slaves.append(("gfa", gfa.bus))
+
+        ram = None
+        if c.ptmem_bytes:
+            ram = WishboneRAM(depth=c.ptmem_bytes // 4)
+            m.submodules.ptmem = ram
+            ram_aw = ram.bus.signature.addr_width
+
+        if c.tlb_entries:
+            from mmaccel.hdl.mmu_regs import MMU_REGMAP
+            from mmaccel.hdl.mmu_wb import MmuWishbone
+
+            m.submodules.mmu = mmu = MmuWishbone(c.tlb_entries)
+            m.submodules.probe = probe = MmuProbe()
+            wiring.connect(m, probe.req, mmu.req)
+            wiring.connect(m, mmu.resp, probe.resp)
+            windows.append(Window("mmu", BOARD_MAP["mmu"], MMU_REGMAP.addr_width))
+            windows.append(Window("probe", BOARD_MAP["probe"], PROBE_REGMAP.addr_width))
+            slaves += [("mmu", mmu.ctrl), ("probe", probe.bus)]
+            walker_windows = [Window("ptmem", 0, ram_aw)] if ram is not None else []
+            m.submodules.walker_decoder = walker_decoder = WishboneDecoder(
+                addr_width=mmu.bus.signature.addr_width, windows=walker_windows
+            )
+            # A register stage keeps the walker's address logic and its PTE decode apart from
+            # the decoder, the arbiter and the RAM (two cycles more per PTE read).
+            walker_aw = mmu.bus.signature.addr_width
+            m.submodules.walker_buffer = buffer = WishboneBuffer(addr_width=walker_aw)
+            wiring.connect(m, mmu.bus, buffer.initiator)
+            wiring.connect(m, buffer.responder, walker_decoder.bus)
+            if ram is not None:
+                m.submodules.ptmem_arbiter = arbiter = WishboneArbiter(addr_width=ram_aw, count=2)
+                wiring.connect(m, arbiter.bus, ram.bus)
+                wiring.connect(m, walker_decoder.ptmem, arbiter.initiators[1])  # type: ignore[attr-defined]
+                windows.append(Window("ptmem", BOARD_MAP["ptmem"], ram_aw))
+                slaves.append(("ptmem", arbiter.initiators[0]))
+        elif ram is not None:
+            windows.append(Window("ptmem", BOARD_MAP["ptmem"], ram_aw))
+            slaves.append(("ptmem", ram.bus))
+
+        m.submodules.decoder = decoder = WishboneDecoder(addr_width=30, windows=windows)
+        # The host's accesses are few and slow: a register stage costs nothing and keeps the
+        # bridge's logic out of the blocks' register decode.
+        m.submodules.host_buffer = host_buffer = WishboneBuffer(addr_width=30)
+        wiring.connect(m, bridge.bus, host_buffer.initiator)
+        wiring.connect(m, host_buffer.responder, decoder.bus)
+        for name, port in slaves:
+            wiring.connect(m, getattr(decoder, name), port)
+
+        # LEDs, timed by a free-running prescaler (plain increments: no wide compare on the
+        # critical path): one tick every 2**w cycles, about 4..8 ms.
+        w = max(1, (self._clk_hz // 256).bit_length())
+        prescaler = Signal(w)
+        tick = Signal()
+        beats = Signal(7)
+        flash = Signal(2)  # ticks the alive LED stays inverted after an access
+        error_hold = Signal(5)  # ticks the error LED stays lit
+        m.d.sync += [prescaler.eq(prescaler + 1), tick.eq(prescaler.all())]
+        with m.If(tick):
+            m.d.sync += beats.eq(beats + 1)
+        alive = beats[-1]  # toggles every 64 ticks: 0.25..0.5 s
+        with m.If(bridge.access):
+            m.d.sync += flash.eq(2)
+        with m.Elif(tick & (flash != 0)):
+            m.d.sync += flash.eq(flash - 1)
+        with m.If(bridge.error):
+            m.d.sync += error_hold.eq(24)
+        with m.Elif(tick & (error_hold != 0)):
+            m.d.sync += error_hold.eq(error_hold - 1)
+        m.d.comb += self.leds.eq(Cat(alive ^ (flash != 0), error_hold != 0, info.user_leds))
+        return m
+
+
+class BoardTop(Elaboratable):
+    """:class:`BoardCore` on a board's pins: clock, reset, the host UART and the LEDs.
+
+    Parameters
+    ----------
+    target : BoardTarget
+        The board.
+    config : BoardConfig
+        Sizes (usually ``target.config(...)``).
+    """
+
+    def __init__(self, target: BoardTarget, config: BoardConfig) -> None:
+        self.target = target
+        self.config = config
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        clk_hz = int(platform.default_clk_frequency)
+        m.submodules.core = core = BoardCore(self.config, clk_hz=clk_hz)
+        uart = platform.request(*self.target.uart)
+        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+        bit = 0
+        for name, number in self.target.leds:
+            led = platform.request(name, number)
+            if name == "rgb_led":
+                m.d.comb += [led.g.o.eq(core.leds[0]), led.r.o.eq(core.leds[1])]
+                m.d.comb += led.b.o.eq(core.leds[2])
+                bit += 3
+            else:
+                m.d.comb += led.o.eq(core.leds[bit])
+                bit += 1
+        return m

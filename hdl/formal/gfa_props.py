@@ -1,0 +1,372 @@
+"""Proof harness of the granule allocator core (``mmaccel.hdl.gfa.GranuleFrameAllocator``).
+
+The allocator is proved at a size the solver takes (64 granules by default, two GAT words:
+the RTL is the one that manages 65536). Everything is observed through the public ports:
+
+- a shadow map, written in Amaranth inside the harness, follows the request and response
+  streams: ALLOC/RESERVE answered OK mark their granules in use, FREE answered OK clears them,
+  CLEAR answered OK clears everything, every other answer changes nothing;
+- the debug read port, driven with a solver-chosen word (``AnyConst``), must read that word of
+  the shadow in every cycle after an idle one, so the real map and the shadow never differ
+  (this is what catches a failed or erroneous request that changes the map).
+
+Properties (each a :class:`~mmaccel.hdl.formal.sby.Proof`, see :func:`gfa_proofs`):
+
+``no_overlap``
+    An ALLOC answered OK returns a run inside the heap, aligned as asked, whose granules were
+    all free: a granule is never handed out while in use. RESERVE answered OK likewise; FREE
+    answered OK frees only granules in use.
+``free_count``
+    ``resp.free_count`` equals the number of free granules of the shadow whenever no request
+    is in flight, and on every response.
+``unchanged_on_failure``
+    The map (debug port) always equals the shadow, which a NO_SPACE or error answer leaves
+    as it was; FREE of a free granule answers NOT_IN_USE and RESERVE of a used one IN_USE.
+``lowest_fit``
+    An ALLOC answered OK returns the lowest aligned fitting run and NO_SPACE is answered only
+    when there is none; the "model" is a universally quantified candidate ``q``
+    (``AnyConst``): no ``q`` below the answer (or at all, for NO_SPACE) may fit.
+``latency``
+    Every accepted request is answered within :func:`latency_bound` cycles.
+
+Induction cannot close through the ports alone (the map is in block RAM the harness cannot
+relate to its shadow), so every property is proved by bounded model checking to the stated
+depth. Deliberately broken variants come from :data:`GFA_MUTATIONS` (text edits applied in
+memory by :mod:`.mutate`; hdl/gfa.py is never edited).
+"""
+
+from __future__ import annotations
+
+import types
+
+from amaranth.asserts import AnyConst, AnySeq
+from amaranth.hdl import Assert, Cat, Const, Module, Signal, Value
+
+from .mutate import Mutation, mutant_module
+from .sby import FormalHarness, Proof
+
+__all__ = ["GFA_MUTATIONS", "GfaHarness", "gfa_proofs", "latency_bound"]
+
+_GFA = "mmaccel.hdl.gfa"
+
+# Operation and status codes of the contract (mmaccel.hdl.gfa.GfaOp / GfaStatus).
+_ALLOC, _FREE, _RESERVE, _INFO, _CLEAR = 0, 1, 2, 3, 4
+_OK, _NO_SPACE, _NOT_IN_USE, _IN_USE = 0, 1, 5, 6
+
+#: Broken variants of the allocator, by name (text edits of hdl/gfa.py applied in memory).
+GFA_MUTATIONS: dict[str, Mutation] = {
+    m.name: m
+    for m in [
+        Mutation(
+            "search_off_by_one",
+            _GFA,
+            (("(p + count <= run_end)", "(p + count <= run_end + 1)"),),
+            "the tree search accepts a run one granule too short",
+        ),
+        Mutation(
+            "free_count_off_by_one",
+            _GFA,
+            (
+                (
+                    "m.d.sync += free_count.eq(free_count + count)",
+                    "m.d.sync += free_count.eq(free_count + count + 1)",
+                ),
+            ),
+            "FREE adds one granule too many to the free count",
+        ),
+        Mutation(
+            "check_ignored",
+            _GFA,
+            (("with m.If(bad):", "with m.If(bad & 0):"),),
+            "FREE/RESERVE apply even when a granule is not in use / in use",
+        ),
+        Mutation(
+            "word_search_off_by_one",
+            _GFA,
+            (
+                (
+                    "word_runs = dk & (dk >> rest) & amask",
+                    "word_runs = dk & (dk >> rest) & (amask << 1)",
+                ),
+            ),
+            "the in-word search skips the lowest aligned position",
+        ),
+        Mutation(
+            "update_hangs",
+            _GFA,
+            (
+                (
+                    'with m.If(lvl == T - 1):\n                        m.next = "Finish"',
+                    'with m.If(lvl == T - 1):\n                        m.next = "UpdateLevel"',
+                ),
+            ),
+            "the summary update never finishes (the response never comes)",
+        ),
+    ]
+}
+
+
+def _module(mutation: str | None) -> types.ModuleType:
+    if mutation is None:
+        import mmaccel.hdl.gfa as gfa
+
+        return gfa
+    if mutation not in GFA_MUTATIONS:
+        raise ValueError(f"unknown GFA mutation {mutation!r}; known: {sorted(GFA_MUTATIONS)}")
+    return mutant_module(GFA_MUTATIONS[mutation])
+
+
+def latency_bound(granules: int, fanout: int = 4) -> int:
+    """Cycles from acceptance to response the docstring of hdl/gfa.py allows, at most.
+
+    Its formulas, maximised over operations for this size: the walk (``2 + 2L``), the word
+    search (3), the word rewrite (``k + 3``) and the summary update (``sum(nodes + 1)``), plus
+    3 cycles per rejected aligned descent (at most one per node), with ``k`` the words touched.
+    """
+    words = (granules + 31) // 32
+    counts = [words]
+    while len(counts) < 2 or counts[-1] > 1:
+        counts.append((counts[-1] + fanout - 1) // fanout)
+    levels = len(counts) - 1
+    k = words  # a range touches at most every word
+    update = sum(c + 1 for c in counts[1:])
+    alloc = 2 + 2 * levels + 3 + (k + 3) + update + 3 * sum(counts)
+    free = 2 + (k + 2) + (k + 3) + update
+    clear = words + words // max(1, fanout - 1) + 3 * levels + 3 + update
+    return max(alloc, free, clear)
+
+
+class GfaHarness(FormalHarness):
+    """Properties of the granule allocator against a shadow map (see the module docstring).
+
+    Parameters
+    ----------
+    props : tuple of str
+        A subset of :attr:`PROPS`.
+    granules : int
+        Heap size in granules (64 by default; any value the block accepts, up to 256 here).
+    log2gran : int
+        log2 of the granule size (small, so addresses stay small; same RTL).
+    mutation : str, optional
+        A key of :data:`GFA_MUTATIONS`.
+    """
+
+    PROPS = ("no_overlap", "free_count", "unchanged_on_failure", "lowest_fit", "latency")
+
+    def __init__(
+        self,
+        props: tuple[str, ...],
+        granules: int = 64,
+        log2gran: int = 4,
+        mutation: str | None = None,
+    ) -> None:
+        super().__init__()
+        for p in props:
+            if p not in self.PROPS:
+                raise ValueError(f"unknown allocator property {p!r}; known: {self.PROPS}")
+        if not 1 <= granules <= 256:
+            raise ValueError(f"granules must be in 1..256 for a proof, not {granules}")
+        self.props = props
+        self.granules = granules
+        self.log2gran = log2gran
+        self.mutation = mutation
+
+    def elaborate_harness(self, m: Module) -> None:
+        mod = _module(self.mutation)
+        g = self.granules
+        lg = self.log2gran
+        words = (g + 31) // 32
+        m.submodules.gfa = dut = mod.GranuleFrameAllocator(granules=g, log2gran=lg)
+
+        req = dut.req.payload
+        m.d.comb += [
+            dut.req.valid.eq(AnySeq(1)),
+            Value.cast(req).eq(AnySeq(len(Value.cast(req)))),
+            dut.resp.ready.eq(AnySeq(1)),
+        ]
+        watch = Signal(range(max(words, 2)))
+        m.d.comb += [watch.eq(AnyConst(len(watch))), dut.dbg_addr.eq(watch)]
+
+        # -- the request in flight ---------------------------------------------------------
+        accept = dut.req.valid & dut.req.ready
+        pending = Signal()  # accepted, response not yet produced
+        answered = Signal()  # response produced, not yet taken
+        op = Signal(3)
+        count = Signal(17)
+        addr = Signal(32)
+        align = Signal(32)
+        bound = latency_bound(g)
+        waited = Signal(range(bound + 2))  # cycles since acceptance, saturating past the bound
+        resp = dut.resp.payload
+        status = Value.cast(resp.status)
+        new = dut.resp.valid & pending  # the first cycle of a response
+        with m.If(new):
+            m.d.sync += [pending.eq(0), answered.eq(~dut.resp.ready)]
+        with m.Elif(pending & (waited <= bound)):
+            m.d.sync += waited.eq(waited + 1)
+        # (a request accepted in the cycle its predecessor's response is taken wins)
+        with m.If(accept):
+            m.d.sync += [
+                pending.eq(1),
+                op.eq(Value.cast(req.op)),
+                count.eq(req.count),
+                addr.eq(req.addr),
+                align.eq(req.align),
+                waited.eq(1),
+            ]
+        with m.If(dut.resp.valid & dut.resp.ready & ~new):
+            m.d.sync += answered.eq(0)
+        m.d.comb += Assert(~dut.resp.valid | pending | answered, "no response without a request")
+
+        # -- the shadow map: bit k = granule k in use --------------------------------------
+        shadow = Signal(g)
+
+        def run_mask(first: Value, n: Value) -> Value:
+            # Granules first .. first+n-1 (those below g); one comparator pair per granule.
+            return Cat(*[(first <= k) & (k < first + n) for k in range(g)])
+
+        index = addr >> lg
+        in_heap = (addr[:lg] == 0) & (index + count <= g)
+        range_mask = run_mask(index, count)
+        got = resp.addr >> lg
+        got_mask = run_mask(got, count)
+        is_ok = status == _OK
+        after = Signal(g)
+        m.d.comb += after.eq(shadow)
+        with m.If(new & is_ok):
+            with m.Switch(op):
+                with m.Case(_ALLOC):
+                    m.d.comb += after.eq(shadow | got_mask)
+                with m.Case(_RESERVE):
+                    m.d.comb += after.eq(shadow | range_mask)
+                with m.Case(_FREE):
+                    m.d.comb += after.eq(shadow & ~range_mask)
+                with m.Case(_CLEAR):
+                    m.d.comb += after.eq(0)
+        with m.If(new):
+            m.d.sync += shadow.eq(after)
+
+        def free_granules(bits: Value) -> Value:
+            total: Value = Const(0, 17)
+            for i in range(g):
+                total = total + ~bits[i]
+            return total[:17]
+
+        valid_count = (count >= 1) & (count <= g)
+        align_ok = (align & (align - 1)) == 0
+
+        def aligned(byte_addr: Value) -> Value:  # base 0: offsets are addresses
+            return (byte_addr & (align - 1)) == 0
+
+        if "no_overlap" in self.props:
+            alloc_ok = new & is_ok & (op == _ALLOC)
+            m.d.comb += Assert(
+                ~alloc_ok
+                | (
+                    valid_count
+                    & (resp.addr[:lg] == 0)
+                    & (got + count <= g)
+                    & ((shadow & got_mask) == 0)
+                    & ((align == 0) | aligned(resp.addr))
+                ),
+                "ALLOC hands out free granules inside the heap, aligned",
+            )
+            m.d.comb += Assert(
+                ~(new & is_ok & (op == _RESERVE)) | (in_heap & ((shadow & range_mask) == 0)),
+                "RESERVE marks only free granules",
+            )
+            m.d.comb += Assert(
+                ~(new & is_ok & (op == _FREE)) | (in_heap & ((shadow & range_mask) == range_mask)),
+                "FREE clears only granules in use",
+            )
+
+        if "free_count" in self.props:
+            m.d.comb += Assert(
+                ~new | (resp.free_count == free_granules(after)),
+                "free_count on a response == free granules",
+            )
+            m.d.comb += Assert(
+                pending | (resp.free_count == free_granules(shadow)),
+                "free_count between requests == free granules",
+            )
+
+        if "unchanged_on_failure" in self.props:
+            idle_before = Signal()
+            m.d.sync += idle_before.eq(~dut.busy & ~pending)
+            word = (Cat(shadow, Const(0, 32 * max(words, 2) - g)).word_select(watch, 32))
+            m.d.comb += Assert(
+                ~idle_before | (dut.dbg_data == word),
+                "the map equals the shadow (failures and errors change nothing)",
+            )
+            checked = new & valid_count & in_heap
+            m.d.comb += Assert(
+                ~(checked & (op == _FREE))
+                | ((status == _NOT_IN_USE) == ((shadow & range_mask) != range_mask)),
+                "FREE answers NOT_IN_USE exactly when a granule is free",
+            )
+            m.d.comb += Assert(
+                ~(checked & (op == _RESERVE))
+                | ((status == _IN_USE) == ((shadow & range_mask) != 0)),
+                "RESERVE answers IN_USE exactly when a granule is in use",
+            )
+
+        if "lowest_fit" in self.props:
+            q = Signal(range(g))
+            m.d.comb += q.eq(AnyConst(len(q)))
+            q_fits = (
+                (q + count <= g)
+                & ((shadow & run_mask(q, count)) == 0)
+                & ((align == 0) | aligned(q << lg))
+            )
+            alloc_valid = new & (op == _ALLOC) & valid_count & align_ok
+            m.d.comb += Assert(
+                ~(alloc_valid & is_ok) | ~(q_fits & (q < got)),
+                "ALLOC returns the lowest fitting run",
+            )
+            m.d.comb += Assert(
+                ~alloc_valid | (status != _NO_SPACE) | ~q_fits,
+                "NO_SPACE only when no run fits",
+            )
+            m.d.comb += Assert(
+                ~alloc_valid | is_ok | (status == _NO_SPACE),
+                "a valid ALLOC answers OK or NO_SPACE",
+            )
+
+        if "latency" in self.props:
+            m.d.comb += Assert(
+                ~pending | (waited <= bound), f"every request answered within {bound} cycles"
+            )
+
+
+def gfa_proofs(granules: int = 64) -> list[Proof]:
+    """The allocator's proofs (expected PASS) and its mutants (expected FAIL)."""
+    depth = 24
+    proofs = [
+        Proof(
+            f"gfa.{p}",
+            lambda p=p: GfaHarness((p,), granules=granules),  # type: ignore[misc]
+            "bmc",
+            depth,
+            f"granule allocator, {granules} granules: {p}",
+        )
+        for p in GfaHarness.PROPS
+    ]
+    mutants = [
+        ("no_overlap", "search_off_by_one"),
+        ("free_count", "free_count_off_by_one"),
+        ("unchanged_on_failure", "check_ignored"),
+        ("lowest_fit", "word_search_off_by_one"),
+        ("latency", "update_hangs"),
+    ]
+    proofs += [
+        Proof(
+            f"gfa.{p}!{bug}",
+            lambda p=p, bug=bug: GfaHarness((p,), granules=granules, mutation=bug),  # type: ignore[misc]
+            "bmc",
+            depth,
+            GFA_MUTATIONS[bug].description,
+            expect="FAIL",
+        )
+        for p, bug in mutants
+    ]
+    return proofs

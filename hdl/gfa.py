@@ -1,0 +1,818 @@
+"""The hardware granule/page-frame allocator: NuttX's gran_alloc in gateware.
+
+:class:`GranuleFrameAllocator` performs the operations of :class:`mmaccel.sw.GranuleAllocator`
+(default options) with exactly its results: exact lowest-index first fit, optional alignment,
+free, reserve, info and clear. Requests and responses travel on ``amaranth.lib.stream``
+interfaces; a debug read port exposes the granule allocation table (GAT) word by word.
+
+Organisation
+------------
+- The GAT lives in block RAM: ``words = ceil(granules / 32)`` 32-bit words, granule ``k`` at bit
+  ``k % 32`` of word ``k // 32``, 1 = in use. Bits past the last granule are stored as "in use"
+  (so no search ever returns them) and read back as 0 on the debug port, as ``table()`` does.
+- Over the words sits a tree of run summaries with fan-out ``fanout`` (a power of two). Every
+  node covers ``32 * fanout**level`` granules and stores three numbers about its free granules:
+  the free run at its start (``pre``), the free run at its end (``suf``) and its longest free
+  run (``max``). Level 0 summarises one word; level ``levels`` is the root, kept in registers,
+  so INFO and every response carry the longest free run without a scan. Each level below the
+  root is ``fanout`` banks of block RAM, bank ``b`` holding the nodes whose index is ``b`` modulo
+  ``fanout``, so the ``fanout`` children of one node are read in a single cycle.
+- ALLOC walks down from the root. A group of siblings is examined at once: a carry holds the
+  start of the free run entering the group from the left; for every child the first aligned
+  position of that run is tested against the run's end (the child's prefix, or the whole child
+  when it is entirely free), and a child whose ``max`` reaches ``n`` is a place to descend. The
+  first hit, left to right, is the answer (a run found through the carry) or the child to
+  descend into. Without alignment a descent always succeeds, so the walk visits one group per
+  level. With alignment a descended child may hold no aligned run; the walk then resumes at the
+  next sibling (exact, never approximate), and children shorter than the alignment are never
+  entered (their only aligned position is their start, already covered by the carry test).
+- After a successful ALLOC, FREE, RESERVE or CLEAR, the changed words are rewritten and their
+  ancestors are recomputed level by level, one node per cycle per level.
+
+Latency and throughput
+----------------------
+Counted from the cycle the request is accepted to the cycle the response is valid, with
+``L = levels`` (``ceil(log_fanout(words))``, at least 1) and ``k`` the words touched by the range
+(``ceil``-ish ``n / 32``, at most ``n / 32 + 1``):
+
+- INFO, and every request answered with an error code found from its fields: 2 cycles.
+- ALLOC without alignment: ``2 + 2 * L`` (the walk) ``+ 3`` (the word search, when the run does
+  not cross a word boundary) ``+ (k + 3)`` (rewrite the words) ``+ sum over levels of (nodes + 1)``
+  (update the summaries; nodes is 1 or 2 for n <= 32) cycles. NO_SPACE (no run of ``n`` anywhere)
+  is answered in 2 cycles. At 32768 granules with fan-out 4 (L = 5) an allocation of up to 32
+  granules takes at most 39 cycles; see ``docs/gfa.md`` for measured figures.
+- ALLOC with alignment: as above plus ``3`` cycles for every rejected descent (a child whose
+  longest run reaches ``n`` but holds no aligned run of ``n``), which depends on the map.
+- FREE and RESERVE: ``2 + (k + 2)`` (check every granule) ``+ (k + 3) + sum(nodes + 1)`` cycles.
+- CLEAR: about ``words + words / (fanout - 1) + 3 * L`` cycles (every word and node is rewritten).
+
+One request is in flight at a time: a new request is accepted in the cycle after the response
+is produced (or the same cycle the previous response is taken), so the issue interval is the
+latency plus 1 cycle. The response is held until ``resp.ready``.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.memory import Memory, ReadPort, WritePort
+from amaranth.lib.wiring import In, Out
+
+__all__ = [
+    "MAX_GRANULES",
+    "GfaOp",
+    "GfaRequest",
+    "GfaResponse",
+    "GfaStatus",
+    "GranuleFrameAllocator",
+]
+
+#: Largest number of granules one allocator manages (the model's and NuttX's u16 limit).
+MAX_GRANULES = 65536
+
+
+class GfaOp(enum.Enum, shape=3):
+    """Operation codes of a :class:`GfaRequest`."""
+
+    ALLOC = 0
+    FREE = 1
+    RESERVE = 2
+    INFO = 3
+    CLEAR = 4
+
+
+class GfaStatus(enum.Enum, shape=4):
+    """Status codes of a :class:`GfaResponse`.
+
+    ``NO_SPACE`` is a failure (the map is unchanged, the request was valid); every code from
+    ``BAD_COUNT`` up is an error (the request was invalid, the map is unchanged).
+    """
+
+    OK = 0
+    NO_SPACE = 1
+    BAD_COUNT = 2
+    BAD_ADDR = 3
+    BAD_ALIGN = 4
+    NOT_IN_USE = 5
+    IN_USE = 6
+    BAD_OP = 7
+
+
+class GfaRequest(data.Struct):
+    """A request to the allocator.
+
+    Members
+    -------
+    op : GfaOp
+        The operation (raw values 5..7 are answered with ``BAD_OP``).
+    count : unsigned(17)
+        Granules, 1..granules (ALLOC, FREE, RESERVE).
+    addr : unsigned(32)
+        Byte address of the first granule (FREE, RESERVE).
+    align : unsigned(32)
+        ALLOC only: alignment in bytes counted from the first granule, 0 = none, else a power of
+        two (alignments below one granule mean none, as in the model).
+    """
+
+    op: GfaOp
+    count: unsigned(17)
+    addr: unsigned(32)
+    align: unsigned(32)
+
+
+class GfaResponse(data.Struct):
+    """The answer to one :class:`GfaRequest`.
+
+    Members
+    -------
+    status : GfaStatus
+        Result code.
+    addr : unsigned(32)
+        Byte address of the allocated run (ALLOC with status OK), 0 otherwise.
+    free_count : unsigned(17)
+        Free granules after the operation.
+    largest_run : unsigned(17)
+        Longest run of free granules after the operation.
+    """
+
+    status: GfaStatus
+    addr: unsigned(32)
+    free_count: unsigned(17)
+    largest_run: unsigned(17)
+
+
+# -- small log-depth building blocks ----------------------------------------------------------
+
+
+def _sig(m: Module, value: Value, name: str) -> Signal:
+    """``value`` held in a combinational signal, so it is built once however often it is used."""
+    sig = Signal(value.shape(), name=name)
+    m.d.comb += sig.eq(value)
+    return sig
+
+
+def _lowest_set(m: Module, bits: list[Value], name: str) -> tuple[Value, Value]:
+    """(any bit set, index of the lowest set bit) of ``bits`` as a balanced tree."""
+    if len(bits) == 1:
+        return bits[0], Const(0, 1)
+    half = 1
+    while half * 2 < len(bits):
+        half *= 2
+    lo_found, lo_idx = _lowest_set(m, bits[:half], name + "l")
+    hi_found, hi_idx = _lowest_set(m, bits[half:], name + "h")
+    width = (half - 1).bit_length() + 1
+    idx = _sig(m, Mux(lo_found, lo_idx, hi_idx + half)[:width], name + "_i")
+    return _sig(m, lo_found | hi_found, name + "_f"), idx
+
+
+def _max_of(m: Module, values: list[Value], name: str) -> Value:
+    """Maximum of ``values`` as a balanced tree of comparators."""
+    if len(values) == 1:
+        return values[0]
+    mid = len(values) // 2
+    a = _max_of(m, values[:mid], name + "l")
+    b = _max_of(m, values[mid:], name + "h")
+    return _sig(m, Mux(a >= b, a, b), name)
+
+
+def _word_summary(m: Module, free: Value, name: str) -> tuple[Value, Value, Value]:
+    """(pre, suf, max) free runs of a 32-bit free mask, combined as a 5-level tree."""
+    nodes: list[tuple[Value, Value, Value]] = [(free[i], free[i], free[i]) for i in range(32)]
+    length = 1
+    level = 0
+    while len(nodes) > 1:
+        merged = []
+        for j, (a, b) in enumerate(zip(nodes[0::2], nodes[1::2], strict=True)):
+            tag = f"{name}_{level}_{j}"
+            a_full = a[0] == length
+            b_full = b[0] == length
+            pre = _sig(m, Mux(a_full, length + b[0], a[0]), tag + "_pre")
+            suf = _sig(m, Mux(b_full, length + a[1], b[1]), tag + "_suf")
+            cross = _sig(m, a[1] + b[0], tag + "_cross")
+            mx = _max_of(m, [a[2], b[2], cross], tag + "_max")
+            merged.append((pre, suf, mx))
+        nodes = merged
+        length *= 2
+        level += 1
+    pre, suf, mx = nodes[0]
+    return pre[:6], suf[:6], mx[:6]
+
+
+def _align_pattern(log2g: int) -> int:
+    """Bits p of a word (p < 32) that are multiples of ``2**log2g``."""
+    return sum(1 << p for p in range(0, 32, 1 << log2g))
+
+
+class GranuleFrameAllocator(wiring.Component):
+    """Exact first-fit granule allocator with request/response streams.
+
+    Parameters
+    ----------
+    granules : int
+        Number of granules managed, 1..65536 (any value, not only powers of two).
+    log2gran : int
+        log2 of the granule size in bytes, 1..31.
+    base : int
+        Byte address of granule 0.
+    bus_width : int
+        Address width of the interface; only 32 is supported.
+    fanout : int
+        Children per node of the summary tree, a power of two from 2 to 16 (default 4).
+
+    Members
+    -------
+    req : In(stream.Signature(GfaRequest))
+        Requests. Accepted (``req.ready``) only while the engine is idle and the previous
+        response has been or is being taken.
+    resp : Out(stream.Signature(GfaResponse))
+        Responses, in request order, held until ``resp.ready``.
+    dbg_addr : In(range(words))
+        Word of the GAT to read on the debug port (``range(2)`` when there is one word, so the
+        Verilog port is not 0 bits wide; word 1 then reads as 0).
+    dbg_data : Out(32)
+        GAT word ``dbg_addr`` (1 = in use; bits past the last granule are 0) one cycle after
+        ``dbg_addr`` is presented (read latency 1). Valid while ``busy`` is low in the cycle
+        ``dbg_addr`` is presented.
+    busy : Out(1)
+        High while a request is being processed.
+
+    Latency and throughput are described in the module docstring: at most ``2 * levels + k +
+    sum(nodes) + ...`` cycles; an unaligned ALLOC or a FREE never depends on how full or
+    fragmented the map is.
+
+    Raises
+    ------
+    TypeError
+        A parameter that is not an int.
+    ValueError
+        A parameter outside the ranges above, or a heap ending past 2**32.
+    """
+
+    def __init__(
+        self,
+        *,
+        granules: int,
+        log2gran: int = 12,
+        base: int = 0,
+        bus_width: int = 32,
+        fanout: int = 4,
+    ) -> None:
+        for name, value in (
+            ("granules", granules),
+            ("log2gran", log2gran),
+            ("base", base),
+            ("bus_width", bus_width),
+            ("fanout", fanout),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be an int, not {value!r}")
+        if not 1 <= granules <= MAX_GRANULES:
+            raise ValueError(f"granules must be in 1..{MAX_GRANULES}, not {granules}")
+        if not 1 <= log2gran <= 31:
+            raise ValueError(f"log2gran must be in 1..31, not {log2gran}")
+        if bus_width != 32:
+            raise ValueError(f"bus_width must be 32, not {bus_width}")
+        if fanout not in (2, 4, 8, 16):
+            raise ValueError(f"fanout must be 2, 4, 8 or 16, not {fanout}")
+        if base < 0 or base + (granules << log2gran) > 1 << 32:
+            raise ValueError(
+                f"heap at base {base:#x} with {granules} granules of 2**{log2gran} bytes "
+                "does not fit the 32-bit address space"
+            )
+        self.granules = granules
+        self.log2gran = log2gran
+        self.base = base
+        self.bus_width = bus_width
+        self.fanout = fanout
+        self.log2fanout = fanout.bit_length() - 1
+        self.words = (granules + 31) // 32
+        counts = [self.words]
+        while len(counts) < 2 or counts[-1] > 1:
+            counts.append((counts[-1] + fanout - 1) // fanout)
+        #: nodes per level, level 0 (words) .. ``levels`` (the root, 1 node)
+        self.level_counts = counts
+        self.levels = len(counts) - 1
+        super().__init__(
+            {
+                "req": In(stream.Signature(GfaRequest)),
+                "resp": Out(stream.Signature(GfaResponse)),
+                "dbg_addr": In(range(max(self.words, 2))),
+                "dbg_data": Out(32),
+                "busy": Out(1),
+            }
+        )
+
+    # -- elaboration-time tables --------------------------------------------------------------
+
+    def node_length(self, level: int) -> int:
+        """Granules covered by one node of ``level`` (level 0 = one word)."""
+        return 32 << (self.log2fanout * level)
+
+    def empty_summary(self, level: int, index: int) -> tuple[int, int, int]:
+        """(pre, suf, max) of node ``index`` of ``level`` when every granule is free."""
+        length = self.node_length(level)
+        free = min(max(self.granules - index * length, 0), length)
+        return (free, free, free) if free == length else (free, 0, free)
+
+    def _summary_width(self, level: int) -> int:
+        return min(self.node_length(level), self.granules).bit_length()
+
+    @property
+    def pad_word(self) -> int:
+        """The stored value of the last GAT word when empty (bits past the heap in use)."""
+        tail = self.granules % 32
+        return 0 if tail == 0 else (0xFFFF_FFFF << tail) & 0xFFFF_FFFF
+
+    # -- gateware ---------------------------------------------------------------------------
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        F = self.fanout
+        LF = self.log2fanout
+        T = self.levels
+        W = self.words
+        N = self.granules
+        top_span = self.node_length(T)
+        VW = top_span.bit_length()  # summary values and positions inside the tree
+        PW = VW + 2  # position arithmetic with room for p + n and alignment rounding
+        GMAX = PW - 2  # alignments are clamped to 2**GMAX granules (> any position)
+        AW = max(W, 2).bit_length()  # word / node index width (holds W: loops end past it)
+
+        # ---- storage ----------------------------------------------------------------------
+        gat_init = [0] * max(W, 2)
+        gat_init[W - 1] = self.pad_word
+        m.submodules.gat = gat = Memory(shape=unsigned(32), depth=max(W, 2), init=gat_init)
+        gat_r = gat.read_port()
+        gat_w = gat.write_port()
+
+        sum_r: list[list[ReadPort]] = []
+        sum_w: list[list[WritePort]] = []
+        for level in range(T):
+            sw = self._summary_width(level)
+            depth = max(2, (self.level_counts[level] + F - 1) // F)
+            rports, wports = [], []
+            for bank in range(F):
+                init = []
+                for row in range(depth):
+                    index = row * F + bank
+                    if index < self.level_counts[level]:
+                        pre, suf, mx = self.empty_summary(level, index)
+                    else:
+                        pre = suf = mx = 0
+                    init.append(pre | suf << sw | mx << 2 * sw)
+                mem = Memory(shape=unsigned(3 * sw), depth=depth, init=init)
+                m.submodules[f"sum{level}_{bank}"] = mem
+                rports.append(mem.read_port())
+                wports.append(mem.write_port())
+            sum_r.append(rports)
+            sum_w.append(wports)
+
+        root_init = self.empty_summary(T, 0)
+        root_pre = Signal(VW, init=root_init[0])
+        root_suf = Signal(VW, init=root_init[1])
+        root_max = Signal(VW, init=root_init[2])
+        free_count = Signal(17, init=N)
+
+        # ---- request registers ----------------------------------------------------------
+        op = Signal(3)
+        count = Signal(17)
+        addr = Signal(32)
+        align = Signal(32)
+        glog = Signal(range(GMAX + 1))  # log2 of the alignment in granules (clamped)
+        gmask = Signal(PW)  # 2**glog - 1
+
+        # ---- engine registers -----------------------------------------------------------
+        lvl = Signal(range(T + 1))  # level of the group being read
+        gaddr = Signal(AW)  # group address (search) / node index being issued (passes)
+        s0 = Signal(range(F + 1))  # first eligible slot when resuming after a rejected descent
+        carry = Signal(PW)  # start of the free run entering the group
+        wsel = Signal(AW)  # word examined by the in-word search
+        found_p = Signal(PW)  # allocated granule index
+        runs = Signal(32)  # aligned run starts in the examined word
+        rstart = Signal(PW)  # first granule of the range being checked / updated
+        rlast = Signal(PW)  # last granule of that range
+        lo_node = Signal(AW)  # first / last node of the range at the level being updated
+        hi_node = Signal(AW)
+        mode = Signal(2)  # pass mode: 0 set (alloc/reserve), 1 clear (free), 2 empty (CLEAR)
+        bad = Signal()
+        vb = Signal()  # stage B of a pass holds a word/node
+        b_idx = Signal(AW)
+        vc = Signal()  # stage C of the word pass holds a new word
+        c_idx = Signal(AW)
+        c_word = Signal(32)
+        resp_valid = Signal()
+        resp_status = Signal(4)
+        resp_addr = Signal(32)
+
+        m.d.comb += [
+            self.resp.valid.eq(resp_valid),
+            self.resp.payload.status.eq(resp_status),
+            self.resp.payload.addr.eq(resp_addr),
+            self.resp.payload.free_count.eq(free_count),
+            self.resp.payload.largest_run.eq(root_max),
+        ]
+        with m.If(self.resp.valid & self.resp.ready):
+            m.d.sync += resp_valid.eq(0)
+
+        # ---- shared read side: the group at level ``lvl`` -------------------------------
+        raddr = Signal(AW)
+        for level in range(T):
+            for bank in range(F):
+                m.d.comb += sum_r[level][bank].addr.eq(raddr)
+        slot_pre = [Signal(VW, name=f"slot_pre{i}") for i in range(F)]
+        slot_suf = [Signal(VW, name=f"slot_suf{i}") for i in range(F)]
+        slot_max = [Signal(VW, name=f"slot_max{i}") for i in range(F)]
+        length = Signal(VW + 1)  # granules per node of level ``lvl``
+        log2len = Signal(range(5 + LF * T + 1))
+        with m.Switch(lvl):
+            for level in range(T):
+                sw = self._summary_width(level)
+                with m.Case(level):
+                    m.d.comb += [length.eq(self.node_length(level)), log2len.eq(5 + LF * level)]
+                    for i in range(F):
+                        word = sum_r[level][i].data
+                        m.d.comb += [
+                            slot_pre[i].eq(word[:sw]),
+                            slot_suf[i].eq(word[sw : 2 * sw]),
+                            slot_max[i].eq(word[2 * sw : 3 * sw]),
+                        ]
+        slot_full = [_sig(m, slot_pre[i] == length, f"slot_full{i}") for i in range(F)]
+
+        # Combine the group into its parent's summary (update passes).
+        ext: list[Value] = [Const(0, VW)] * (F + 1)  # free run from the start of slot i on
+        for i in reversed(range(F)):
+            ext[i] = _sig(m, Mux(slot_full[i], length + ext[i + 1], slot_pre[i])[:VW], f"ext{i}")
+        sfx: list[Value] = [slot_suf[0]]
+        for i in range(1, F):
+            sfx.append(_sig(m, Mux(slot_full[i], sfx[i - 1] + length, slot_suf[i])[:VW], f"sfx{i}"))
+        cand = list(slot_max) + [
+            _sig(m, (slot_suf[i] + ext[i + 1])[:VW], f"cross{i}") for i in range(F - 1)
+        ]
+        comb_pre = Signal(VW)
+        comb_suf = Signal(VW)
+        comb_max = Signal(VW)
+        m.d.comb += [
+            comb_pre.eq(ext[0]),
+            comb_suf.eq(sfx[F - 1]),
+            comb_max.eq(_max_of(m, cand, "cmax")),
+        ]
+
+        # Examine the group for the search (see the module docstring).
+        node_start = [Signal(PW, name=f"node_start{i}") for i in range(F)]
+        with m.Switch(lvl):
+            for level in range(T):
+                with m.Case(level):
+                    shift = 5 + LF * level
+                    for i in range(F):
+                        m.d.comb += node_start[i].eq(Cat(Const(i, LF), gaddr) << shift)
+        carries: list[Value] = [carry]
+        fit = []
+        hit = []
+        first_aligned = []
+        for i in range(F):
+            c = carries[i]
+            p = Signal(PW, name=f"cand_p{i}")
+            m.d.comb += p.eq((c + gmask) & ~gmask)
+            run_end = Mux(slot_full[i], node_start[i] + length, node_start[i] + slot_pre[i])
+            eligible = i >= s0
+            fits = _sig(m, eligible & (p + count <= run_end), f"fits{i}")
+            descend = eligible & ~slot_full[i] & (slot_max[i] >= count) & (glog < log2len)
+            first_aligned.append(p)
+            fit.append(fits)
+            hit.append(_sig(m, fits | descend, f"hit{i}"))
+            nxt = Mux(slot_full[i], c, (node_start[i] + length - slot_suf[i])[:PW])
+            carries.append(_sig(m, Mux(i + 1 < s0, c, nxt), f"carry{i + 1}"))
+        hit_any, hit_slot = _lowest_set(m, hit, "hit")
+        hit_slot = hit_slot[:LF]
+        hit_fit = Signal()
+        hit_p = Signal(PW)
+        hit_carry = Signal(PW)
+        with m.Switch(hit_slot):
+            for i in range(F):
+                with m.Case(i):
+                    m.d.comb += [
+                        hit_fit.eq(fit[i]),
+                        hit_p.eq(first_aligned[i]),
+                        hit_carry.eq(carries[i]),
+                    ]
+
+        # In-word search: lowest aligned start of a run of ``count`` (<= 32) free granules.
+        free_word = ~gat_r.data
+        doubled: list[Value] = [_sig(m, free_word, "dbl0")]
+        for k in range(5):
+            doubled.append(_sig(m, doubled[-1] & (doubled[-1] >> (1 << k)), f"dbl{k + 1}"))
+        n6 = count[:6]
+        top_bit = Signal(3)
+        for k in range(6):
+            with m.If(n6[k]):
+                m.d.comb += top_bit.eq(k)
+        dk = Signal(32)
+        with m.Switch(top_bit):
+            for k in range(6):
+                with m.Case(k):
+                    m.d.comb += dk.eq(doubled[k])
+        rest = Signal(5)
+        m.d.comb += rest.eq(n6 - (Const(1, 6) << top_bit))
+        amask = Signal(32)
+        with m.Switch(glog):
+            for g in range(6):
+                with m.Case(g):
+                    m.d.comb += amask.eq(_align_pattern(g))
+            with m.Default():
+                m.d.comb += amask.eq(((Cat(Const(0, 5), wsel) & gmask) == 0).as_unsigned())
+        word_runs = dk & (dk >> rest) & amask
+        run_any, run_bit = _lowest_set(m, [runs[i] for i in range(32)], "run")
+
+        # ---- passes: masks of the range inside word ``b_idx`` ------------------------------
+        lo_bit = Mux(b_idx == rstart[5:], rstart[:5], 0)
+        hi_bit = Mux(b_idx == rlast[5:], rlast[:5], 31)
+        ones = Const(0xFFFF_FFFF, 32)
+        range_mask = Signal(32)
+        hi_gap = Signal(5)
+        m.d.comb += [
+            hi_gap.eq(31 - hi_bit),
+            range_mask.eq((ones << lo_bit)[:32] & (ones >> hi_gap)),
+        ]
+        old_word = gat_r.data
+        new_word = Signal(32)
+        with m.Switch(mode):
+            with m.Case(0):
+                m.d.comb += new_word.eq(old_word | range_mask)
+            with m.Case(1):
+                m.d.comb += new_word.eq(old_word & ~range_mask)
+            with m.Default():
+                m.d.comb += new_word.eq(Mux(b_idx == W - 1, self.pad_word, 0))
+        c_pre, c_suf, c_max = _word_summary(m, ~c_word, "ws")
+
+        # Writes to the summary memories: level ``wlvl`` node ``windex``.
+        wen = Signal()
+        wlvl = Signal(range(T + 1))
+        windex = Signal(AW)
+        w_pre = Signal(VW)
+        w_suf = Signal(VW)
+        w_max = Signal(VW)
+        for level in range(T):
+            sw = self._summary_width(level)
+            for bank in range(F):
+                port = sum_w[level][bank]
+                m.d.comb += [
+                    port.addr.eq(windex >> LF),
+                    port.data.eq(Cat(w_pre[:sw], w_suf[:sw], w_max[:sw])),
+                    port.en.eq(wen & (wlvl == level) & (windex[:LF] == bank)),
+                ]
+        with m.If(wen & (wlvl == T)):
+            m.d.sync += [root_pre.eq(w_pre), root_suf.eq(w_suf), root_max.eq(w_max)]
+
+        # ---- decode -------------------------------------------------------------------
+        off = Signal(33)
+        m.d.comb += off.eq(addr - self.base)
+        below = (addr < self.base) if self.base else Const(0)
+        misaligned = off[: self.log2gran] != 0
+        index = off[self.log2gran : 32]
+        past_end = (index + count) > N
+        align_pow2 = (align & (align - 1)) == 0
+        alog = Signal(5)
+        for k in range(5):
+            m.d.comb += alog[k].eq(Cat(*[align[b] for b in range(32) if (b >> k) & 1]).any())
+        glog_next = Signal(range(GMAX + 1))
+        with m.If(align == 0):
+            m.d.comb += glog_next.eq(0)
+        with m.Elif(alog <= self.log2gran):
+            m.d.comb += glog_next.eq(0)
+        with m.Elif(alog - self.log2gran >= GMAX):
+            m.d.comb += glog_next.eq(GMAX)
+        with m.Else():
+            m.d.comb += glog_next.eq(alog - self.log2gran)
+
+        def respond(status: GfaStatus | Value, address: Value | int = 0) -> None:
+            m.d.sync += [resp_valid.eq(1), resp_status.eq(status), resp_addr.eq(address)]
+            m.next = "Idle"
+
+        def start_pass_check(first: Value, last: Value) -> None:
+            m.d.sync += [rstart.eq(first), rlast.eq(last), gaddr.eq(first[5:]), vb.eq(0)]
+            m.d.sync += bad.eq(0)
+
+        m.d.comb += self.busy.eq(1)
+        m.d.comb += gat_r.addr.eq(self.dbg_addr)
+        dbg_last = Signal()
+        m.d.sync += dbg_last.eq(self.dbg_addr == W - 1)
+        m.d.comb += self.dbg_data.eq(Mux(dbg_last, gat_r.data & ~self.pad_word, gat_r.data))
+
+        with m.FSM():
+            with m.State("Idle"):
+                m.d.comb += [
+                    self.busy.eq(0),
+                    self.req.ready.eq(~resp_valid | self.resp.ready),
+                ]
+                with m.If(self.req.valid & self.req.ready):
+                    m.d.sync += [
+                        op.eq(self.req.payload.op.as_value()),
+                        count.eq(self.req.payload.count),
+                        addr.eq(self.req.payload.addr),
+                        align.eq(self.req.payload.align),
+                    ]
+                    m.next = "Decode"
+
+            with m.State("Decode"):
+                m.d.sync += [
+                    glog.eq(glog_next),
+                    gmask.eq(Cat(*[i < glog_next for i in range(PW)])),
+                ]
+                with m.Switch(op):
+                    with m.Case(GfaOp.ALLOC):
+                        with m.If(count == 0):
+                            respond(GfaStatus.BAD_COUNT)
+                        with m.Elif(~align_pow2):
+                            respond(GfaStatus.BAD_ALIGN)
+                        with m.Elif(count > N):
+                            respond(GfaStatus.BAD_COUNT)
+                        with m.Elif(root_max < count):
+                            respond(GfaStatus.NO_SPACE)
+                        with m.Else():
+                            m.d.sync += [
+                                lvl.eq(T - 1),
+                                gaddr.eq(0),
+                                s0.eq(0),
+                                carry.eq(0),
+                            ]
+                            m.next = "SearchRead"
+                    with m.Case(GfaOp.FREE, GfaOp.RESERVE):
+                        with m.If(count == 0):
+                            respond(GfaStatus.BAD_COUNT)
+                        with m.Elif(below | misaligned | past_end):
+                            respond(GfaStatus.BAD_ADDR)
+                        with m.Else():
+                            start_pass_check(index, index + count - 1)
+                            m.d.sync += mode.eq(Mux(op == GfaOp.FREE, 1, 0))
+                            m.next = "Check"
+                    with m.Case(GfaOp.INFO):
+                        respond(GfaStatus.OK)
+                    with m.Case(GfaOp.CLEAR):
+                        m.d.sync += [
+                            rstart.eq(0),
+                            rlast.eq(W * 32 - 1),
+                            gaddr.eq(0),
+                            vb.eq(0),
+                            vc.eq(0),
+                            mode.eq(2),
+                        ]
+                        m.next = "UpdateWords"
+                    with m.Default():
+                        respond(GfaStatus.BAD_OP)
+
+            # -- the walk down the tree ---------------------------------------------------
+            with m.State("SearchRead"):
+                m.d.comb += raddr.eq(gaddr)
+                m.next = "SearchEval"
+
+            with m.State("SearchEval"):
+                with m.If(hit_any & hit_fit):
+                    m.d.sync += found_p.eq(hit_p)
+                    m.next = "Found"
+                with m.Elif(hit_any & (lvl == 0)):
+                    m.d.sync += wsel.eq(Cat(hit_slot, gaddr))
+                    m.next = "WordRead"
+                with m.Elif(hit_any):
+                    m.d.sync += [
+                        lvl.eq(lvl - 1),
+                        gaddr.eq(Cat(hit_slot, gaddr)),
+                        s0.eq(0),
+                        carry.eq(hit_carry),
+                    ]
+                    m.next = "SearchRead"
+                with m.Else():
+                    m.next = "SearchPop"
+
+            with m.State("SearchPop"):
+                # Group (lvl, gaddr) holds no answer: resume after its parent in the group above.
+                with m.If(lvl == T - 1):
+                    respond(GfaStatus.NO_SPACE)
+                with m.Elif(gaddr[:LF] == F - 1):
+                    m.d.sync += [lvl.eq(lvl + 1), gaddr.eq(gaddr >> LF)]
+                with m.Else():
+                    m.d.sync += [
+                        lvl.eq(lvl + 1),
+                        gaddr.eq(gaddr >> LF),
+                        s0.eq(gaddr[:LF] + 1),
+                    ]
+                    m.next = "SearchRead"
+
+            with m.State("WordRead"):
+                m.d.comb += gat_r.addr.eq(wsel)
+                m.next = "WordEval"
+
+            with m.State("WordEval"):
+                m.d.sync += runs.eq(word_runs)
+                m.next = "WordPick"
+
+            with m.State("WordPick"):
+                with m.If(run_any):
+                    m.d.sync += found_p.eq(Cat(run_bit[:5], wsel))
+                    m.next = "Found"
+                with m.Elif(wsel[:LF] == F - 1):
+                    m.d.sync += [lvl.eq(0), gaddr.eq(wsel >> LF)]
+                    m.next = "SearchPop"
+                with m.Else():
+                    m.d.sync += [lvl.eq(0), gaddr.eq(wsel >> LF), s0.eq(wsel[:LF] + 1)]
+                    m.next = "SearchRead"
+
+            with m.State("Found"):
+                m.d.sync += [
+                    rstart.eq(found_p),
+                    rlast.eq(found_p + count - 1),
+                    gaddr.eq(found_p[5:]),
+                    vb.eq(0),
+                    vc.eq(0),
+                    mode.eq(0),
+                ]
+                m.next = "UpdateWords"
+
+            # -- FREE / RESERVE: every granule of the range must be in use / free -----------
+            with m.State("Check"):
+                with m.If(gaddr <= rlast[5:]):
+                    m.d.comb += gat_r.addr.eq(gaddr)
+                    m.d.sync += [gaddr.eq(gaddr + 1), vb.eq(1), b_idx.eq(gaddr)]
+                with m.Else():
+                    m.d.sync += vb.eq(0)
+                with m.If(vb):
+                    with m.If(mode == 1):
+                        m.d.sync += bad.eq(bad | ((old_word & range_mask) != range_mask))
+                    with m.Else():
+                        m.d.sync += bad.eq(bad | ((old_word & range_mask) != 0))
+                with m.If((gaddr > rlast[5:]) & ~vb):
+                    with m.If(bad):
+                        respond(Mux(mode == 1, GfaStatus.NOT_IN_USE, GfaStatus.IN_USE))
+                    with m.Else():
+                        m.d.sync += [gaddr.eq(rstart[5:]), vc.eq(0)]
+                        m.next = "UpdateWords"
+
+            # -- rewrite the words, then the summaries level by level ------------------------
+            with m.State("UpdateWords"):
+                with m.If(gaddr <= rlast[5:]):
+                    m.d.comb += gat_r.addr.eq(gaddr)
+                    m.d.sync += [gaddr.eq(gaddr + 1), vb.eq(1), b_idx.eq(gaddr)]
+                with m.Else():
+                    m.d.sync += vb.eq(0)
+                with m.If(vb):
+                    m.d.comb += [gat_w.addr.eq(b_idx), gat_w.data.eq(new_word), gat_w.en.eq(1)]
+                    m.d.sync += [vc.eq(1), c_idx.eq(b_idx), c_word.eq(new_word)]
+                with m.Else():
+                    m.d.sync += vc.eq(0)
+                with m.If(vc):
+                    m.d.comb += [
+                        wen.eq(1),
+                        wlvl.eq(0),
+                        windex.eq(c_idx),
+                        w_pre.eq(c_pre),
+                        w_suf.eq(c_suf),
+                        w_max.eq(c_max),
+                    ]
+                with m.If((gaddr > rlast[5:]) & ~vb & ~vc):
+                    m.d.sync += [
+                        lvl.eq(0),
+                        lo_node.eq(rstart[5 + LF :]),
+                        hi_node.eq(rlast[5 + LF :]),
+                        gaddr.eq(rstart[5 + LF :]),
+                    ]
+                    m.next = "UpdateLevel"
+
+            with m.State("UpdateLevel"):
+                # Read the children (level lvl) of node gaddr of level lvl + 1; write it.
+                with m.If(gaddr <= hi_node):
+                    m.d.comb += raddr.eq(gaddr)
+                    m.d.sync += [gaddr.eq(gaddr + 1), vb.eq(1), b_idx.eq(gaddr)]
+                with m.Else():
+                    m.d.sync += vb.eq(0)
+                with m.If(vb):
+                    m.d.comb += [
+                        wen.eq(1),
+                        wlvl.eq(lvl + 1),
+                        windex.eq(b_idx),
+                        w_pre.eq(comb_pre),
+                        w_suf.eq(comb_suf),
+                        w_max.eq(comb_max),
+                    ]
+                with m.If((gaddr > hi_node) & ~vb):
+                    with m.If(lvl == T - 1):
+                        m.next = "Finish"
+                    with m.Else():
+                        m.d.sync += [
+                            lvl.eq(lvl + 1),
+                            lo_node.eq(lo_node >> LF),
+                            hi_node.eq(hi_node >> LF),
+                            gaddr.eq(lo_node >> LF),
+                        ]
+
+            with m.State("Finish"), m.Switch(mode):
+                with m.Case(0):
+                    m.d.sync += free_count.eq(free_count - count)
+                    with m.If(op == GfaOp.ALLOC):
+                        respond(GfaStatus.OK, self.base + (rstart[:17] << self.log2gran)[:32])
+                    with m.Else():
+                        respond(GfaStatus.OK)
+                with m.Case(1):
+                    m.d.sync += free_count.eq(free_count + count)
+                    respond(GfaStatus.OK)
+                with m.Default():
+                    m.d.sync += free_count.eq(N)
+                    respond(GfaStatus.OK)
+
+        return m

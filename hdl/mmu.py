@@ -1,0 +1,649 @@
+"""Sv32 memory-management unit: an ASID-tagged TLB, a page-table walker and the block joining them.
+
+The MMU translates 32-bit virtual addresses to 34-bit physical addresses with RISC-V Sv32 page
+tables (the format the model in ``mmaccel.sw.vm`` builds), and agrees with the model's
+``translate_sv32()`` on every access: the same physical address, or the same fault cause.
+
+Blocks
+------
+:class:`Tlb`
+    Fully associative, 4 to 64 entries, each tagged with a 9-bit ASID and the global bit, holding
+    4 KiB pages and 4 MiB megapages together. Bit pseudo-LRU replacement, invalid entries first.
+    sfence.vma's four flush forms in one cycle.
+:class:`PageTableWalker`
+    Reads at most two PTEs through a Wishbone master (classic cycles, 32-bit words, word
+    address = byte address / 4) and classifies the result.
+:class:`Mmu`
+    Request and response streams, the TLB, the walker, satp, flush commands and event counters.
+
+No hardware A/D update: a leaf with A = 0, or a store to a leaf with D = 0, is a page fault, as
+the privileged specification allows (software sets A and D when it builds the tables).
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .wishbone import WishboneSignature
+
+__all__ = [
+    "MAX_ENTRIES",
+    "MIN_ENTRIES",
+    "Access",
+    "FaultCause",
+    "FlushCommand",
+    "Mmu",
+    "PageTableWalker",
+    "Priv",
+    "Pte",
+    "Satp",
+    "Tlb",
+    "TlbEntry",
+    "TranslationRequest",
+    "TranslationResponse",
+    "WalkResult",
+    "fault_cause",
+]
+
+#: Fewest and most TLB entries the :class:`Tlb` accepts.
+MIN_ENTRIES = 4
+MAX_ENTRIES = 64
+
+
+class Access(enum.Enum, shape=2):
+    """Access type of a translation request (same values as ``mmaccel.sw.vm.Access``)."""
+
+    LOAD = 0
+    STORE = 1
+    FETCH = 2
+
+
+class Priv(enum.Enum, shape=1):
+    """Privilege of a translation request (same values as ``mmaccel.sw.vm.Priv``)."""
+
+    U = 0
+    S = 1
+
+
+class FaultCause(enum.Enum, shape=4):
+    """RISC-V mcause value of a translation fault (same values as ``mmaccel.sw.vm.FaultCause``)."""
+
+    INSTRUCTION_ACCESS_FAULT = 1
+    LOAD_ACCESS_FAULT = 5
+    STORE_ACCESS_FAULT = 7
+    INSTRUCTION_PAGE_FAULT = 12
+    LOAD_PAGE_FAULT = 13
+    STORE_PAGE_FAULT = 15
+
+
+def fault_cause(access: Access | int, *, page: bool) -> FaultCause:
+    """The fault cause of an access fault (``page=False``) or page fault (``page=True``)."""
+    kind = Access(access).name
+    prefix = "INSTRUCTION" if kind == "FETCH" else kind
+    return FaultCause.__members__[f"{prefix}_{'PAGE' if page else 'ACCESS'}_FAULT"]
+
+
+class TranslationRequest(data.Struct):
+    """One translation: the virtual address, the access type, the privilege, SUM and MXR."""
+
+    va: unsigned(32)
+    access: Access
+    priv: Priv
+    sum: unsigned(1)
+    mxr: unsigned(1)
+
+
+class TranslationResponse(data.Struct):
+    """The answer to one :class:`TranslationRequest`: a physical address or a fault cause.
+
+    ``pa`` is meaningful when ``fault`` is 0; when it is 1, ``cause`` holds a
+    :class:`FaultCause` value and ``pa`` is 0 (``cause`` is 0 when there is no fault).
+    """
+
+    pa: unsigned(34)
+    fault: unsigned(1)
+    cause: unsigned(4)
+
+
+class FlushCommand(data.Struct):
+    """sfence.vma's operands: ``use_va`` / ``use_asid`` say whether rs1 / rs2 were given.
+
+    ==========  ============  ===============================================================
+    use_va      use_asid      entries invalidated
+    ==========  ============  ===============================================================
+    0           0             all
+    0           1             the non-global entries of ``asid``
+    1           0             the entries mapping ``va``, in every ASID, global ones too
+    1           1             the non-global entries of ``asid`` mapping ``va``
+    ==========  ============  ===============================================================
+    """
+
+    va: unsigned(32)
+    asid: unsigned(9)
+    use_va: unsigned(1)
+    use_asid: unsigned(1)
+
+
+class Satp(data.Struct):
+    """The Sv32 satp register: root page-table PPN, ASID, MODE (1 = Sv32, 0 = bare)."""
+
+    ppn: unsigned(22)
+    asid: unsigned(9)
+    mode: unsigned(1)
+
+
+class Pte(data.Struct):
+    """An Sv32 page-table entry."""
+
+    v: unsigned(1)
+    r: unsigned(1)
+    w: unsigned(1)
+    x: unsigned(1)
+    u: unsigned(1)
+    g: unsigned(1)
+    a: unsigned(1)
+    d: unsigned(1)
+    rsw: unsigned(2)
+    ppn0: unsigned(10)
+    ppn1: unsigned(12)
+
+
+class TlbEntry(data.Struct):
+    """One TLB entry: the tag (VPN, ASID, global, size) and the leaf's PPN and permissions.
+
+    For a megapage (``mega`` = 1) ``vpn0`` is ignored and only ``ppn``'s top 12 bits are used.
+    """
+
+    valid: unsigned(1)
+    vpn0: unsigned(10)
+    vpn1: unsigned(10)
+    mega: unsigned(1)
+    asid: unsigned(9)
+    g: unsigned(1)
+    ppn: unsigned(22)
+    r: unsigned(1)
+    w: unsigned(1)
+    x: unsigned(1)
+    u: unsigned(1)
+    a: unsigned(1)
+    d: unsigned(1)
+
+
+class WalkResult(data.Struct):
+    """What the walker found: the leaf PTE, whether it is a megapage, and any fault."""
+
+    pte: Pte
+    mega: unsigned(1)
+    #: the PTE read ended with a bus error
+    access_fault: unsigned(1)
+    #: invalid, reserved, non-leaf at level 0, misaligned megapage, or A = 0
+    page_fault: unsigned(1)
+
+
+def _check_entries(entries: object) -> int:
+    if not isinstance(entries, int) or isinstance(entries, bool):
+        raise TypeError(f"entries must be an int, not {entries!r}")
+    if not MIN_ENTRIES <= entries <= MAX_ENTRIES:
+        raise ValueError(f"entries must be between {MIN_ENTRIES} and {MAX_ENTRIES}, not {entries}")
+    return entries
+
+
+def _first_set(m: Module, bits: list[Signal], name: str) -> tuple[Signal, Signal]:
+    """Log-depth priority encoder: (any bit set, index of the lowest set bit)."""
+    width = max(1, (len(bits) - 1).bit_length())
+    level: list[tuple[Signal, Signal]] = []
+    for i, b in enumerate(bits):
+        idx = Signal(width, name=f"{name}_i{i}")
+        m.d.comb += idx.eq(i)
+        level.append((b, idx))
+    depth = 0
+    while len(level) > 1:
+        nxt: list[tuple[Signal, Signal]] = []
+        for j in range(0, len(level) - 1, 2):
+            (av, ai), (bv, bi) = level[j], level[j + 1]
+            v = Signal(name=f"{name}_v{depth}_{j // 2}")
+            i = Signal(width, name=f"{name}_x{depth}_{j // 2}")
+            m.d.comb += [v.eq(av | bv), i.eq(Mux(av, ai, bi))]
+            nxt.append((v, i))
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+        depth += 1
+    return level[0]
+
+
+class Tlb(wiring.Component):
+    """Fully associative, ASID-tagged TLB for Sv32 4 KiB pages and 4 MiB megapages.
+
+    Parameters
+    ----------
+    entries : int
+        Number of entries, 4 to 64 (any number in that range).
+
+    Members
+    -------
+    lookup_vpn : In(20)
+        VPN (va[31:12]) to look up; combinational.
+    lookup_asid : In(9)
+        Current ASID; an entry matches when it is global or carries this ASID.
+    hit : Out(1)
+        Some valid entry matches (combinational from ``lookup_*``).
+    hit_entry : Out(TlbEntry)
+        The matching entry (OR of the matching entries; unique if the page tables are
+        consistent: a global mapping is global in every address space).
+    hit_onehot : Out(entries)
+        Which entry matched.
+    touch : In(entries)
+        One-hot entry to mark as recently used (pseudo-LRU), applied at the clock edge.
+    fill : In(1)
+        Write ``fill_entry`` into the victim at the clock edge: the lowest invalid entry, or
+        else the lowest entry not recently used. Ignored in a cycle with ``flush``.
+    fill_entry : In(TlbEntry)
+    flush : In(1)
+        Apply ``flush_cmd`` at the clock edge (see :class:`FlushCommand`).
+    flush_cmd : In(FlushCommand)
+    valid : Out(entries)
+        Valid bit of every entry (for tests and status).
+
+    Latency and throughput: lookup is combinational (one compare stage, one OR-reduction);
+    fill, touch and flush take effect at the next clock edge, one of each per cycle.
+    """
+
+    def __init__(self, entries: int = 16) -> None:
+        self._entries = _check_entries(entries)
+        super().__init__(
+            {
+                "lookup_vpn": In(20),
+                "lookup_asid": In(9),
+                "hit": Out(1),
+                "hit_entry": Out(TlbEntry),
+                "hit_onehot": Out(entries),
+                "touch": In(entries),
+                "fill": In(1),
+                "fill_entry": In(TlbEntry),
+                "flush": In(1),
+                "flush_cmd": In(FlushCommand),
+                "valid": Out(entries),
+            }
+        )
+
+    @property
+    def entries(self) -> int:
+        return self._entries
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        n = self._entries
+        ent = [Signal(TlbEntry, name=f"entry{i}") for i in range(n)]
+        mru = Signal(n)
+
+        # Lookup: compare every tag, OR-reduce the matching entries.
+        vpn0 = self.lookup_vpn[:10]
+        vpn1 = self.lookup_vpn[10:]
+        match = []
+        for i, e in enumerate(ent):
+            hit = Signal(name=f"match{i}")
+            m.d.comb += hit.eq(
+                e.valid
+                & (e.vpn1 == vpn1)
+                & (e.mega | (e.vpn0 == vpn0))
+                & (e.g | (e.asid == self.lookup_asid))
+            )
+            match.append(hit)
+        m.d.comb += [
+            self.hit_onehot.eq(Cat(*match)),
+            self.hit.eq(self.hit_onehot.any()),
+            self.valid.eq(Cat(*(e.valid for e in ent))),
+        ]
+        terms = [Mux(h, e.as_value(), 0) for h, e in zip(match, ent, strict=True)]
+        while len(terms) > 1:
+            terms = [
+                terms[j] | terms[j + 1] if j + 1 < len(terms) else terms[j]
+                for j in range(0, len(terms), 2)
+            ]
+        m.d.comb += self.hit_entry.eq(terms[0])
+
+        # Victim: the lowest invalid entry, else the lowest entry not recently used.
+        inv_any, inv_idx = _first_set(m, [~e.valid for e in ent], "inv")
+        old_any, old_idx = _first_set(m, [~mru[i] for i in range(n)], "old")
+        victim = Signal(range(n))
+        m.d.comb += victim.eq(Mux(inv_any, inv_idx, Mux(old_any, old_idx, 0)))
+        do_fill = Signal()
+        m.d.comb += do_fill.eq(self.fill & ~self.flush)
+
+        # Pseudo-LRU (one "recently used" bit per entry): set on use; when every bit would be
+        # set, keep only the newest.
+        used = Signal(n)
+        m.d.comb += used.eq(self.touch | Mux(do_fill, Const(1, n) << victim, 0))
+        with m.If(used.any()):
+            merged = mru | used
+            m.d.sync += mru.eq(Mux(merged.all(), used, merged))
+
+        # Flush: sfence.vma's four forms, all entries in one cycle.
+        cmd = self.flush_cmd
+        for i, e in enumerate(ent):
+            va_match = (e.vpn1 == cmd.va[22:]) & (e.mega | (e.vpn0 == cmd.va[12:22]))
+            asid_match = ~e.g & (e.asid == cmd.asid)
+            kill = (~cmd.use_va | va_match) & (~cmd.use_asid | asid_match)
+            with m.If(self.flush & kill):
+                m.d.sync += e.valid.eq(0)
+            with m.Elif(do_fill & (victim == i)):
+                m.d.sync += e.eq(self.fill_entry)
+        return m
+
+
+class PageTableWalker(wiring.Component):
+    """Sv32 page-table walker: at most two PTE reads through a Wishbone master.
+
+    Members
+    -------
+    start : In(1)
+        Begin a walk of ``vpn`` from the root table ``root_ppn``; held until ``done``. The
+        first read is issued in the same cycle (``cyc``/``stb`` are combinational from
+        ``start``), so a walk takes one cycle per PTE read plus the memory's latency.
+    vpn : In(20)
+    root_ppn : In(22)
+    restart : In(1)
+        The TLB was flushed: the walk in flight (if any) forgets what it read and starts again
+        from the root when its current bus cycle ends, so no PTE read before the flush can
+        reach the TLB or the answer.
+    done : Out(1)
+        One-cycle pulse (combinational with the last ``ack``/``err``): ``result`` is valid.
+    result : Out(WalkResult)
+    busy : Out(1)
+        A walk is in flight (a bus cycle is open).
+    walk_started : Out(1)
+        Pulse: a walk (or a restart) issues its first read this cycle.
+    bus : Out(WishboneSignature(32))
+        Read-only Wishbone classic master; ``adr`` = PTE byte address / 4 (34-bit physical
+        addresses, so 32 address bits).
+
+    Fault rules (the model's order): a bus error is an access fault; V = 0 or W = 1 with R = 0
+    is a page fault; R or X makes a leaf, otherwise the PTE points to the next table, and a
+    pointer at level 0 is a page fault; a level-1 leaf with PPN[0] != 0 (misaligned megapage)
+    or a leaf with A = 0 is a page fault. The permission checks (which give the same cause)
+    are made by :class:`Mmu` on the leaf.
+
+    Latency: with a memory answering ``ack`` k cycles after ``stb``, a walk ends after
+    (levels x (k + 1)) - 1 cycles from ``start``; throughput one walk at a time.
+    """
+
+    start: In(1)
+    vpn: In(20)
+    root_ppn: In(22)
+    restart: In(1)
+    done: Out(1)
+    result: Out(WalkResult)
+    busy: Out(1)
+    walk_started: Out(1)
+    bus: Out(WishboneSignature(32))
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        busy = Signal()
+        level = Signal()  # 1 = root table, 0 = second level
+        adr = Signal(32)
+        vpn = Signal(20)
+        root = Signal(22)
+        stale = Signal()
+
+        cur_vpn = Mux(busy, vpn, self.vpn)
+        cur_root = Mux(busy, root, self.root_ppn)
+        root_adr = Cat(cur_vpn[10:], cur_root)
+        active = busy | self.start
+        cur_level = Mux(busy, level, 1)
+        m.d.comb += [
+            self.busy.eq(busy),
+            self.bus.cyc.eq(active),
+            self.bus.stb.eq(active),
+            self.bus.we.eq(0),
+            self.bus.sel.eq(0xF),
+            self.bus.dat_w.eq(0),
+            self.bus.adr.eq(Mux(busy, adr, root_adr)),
+        ]
+
+        pte = Pte(self.bus.dat_r)
+        end = active & (self.bus.ack | self.bus.err)
+        again = stale | self.restart
+        invalid = ~pte.v | (pte.w & ~pte.r)
+        leaf = pte.r | pte.x
+        misaligned = cur_level & (pte.ppn0 != 0)
+        page_fault = invalid | (leaf & (misaligned | ~pte.a)) | (~leaf & ~cur_level)
+        finished = self.bus.err | invalid | leaf | ~cur_level
+
+        m.d.comb += [
+            self.result.pte.eq(pte),
+            self.result.mega.eq(cur_level),
+            self.result.access_fault.eq(self.bus.err),
+            self.result.page_fault.eq(~self.bus.err & page_fault),
+            self.done.eq(end & ~again & finished),
+            self.walk_started.eq((self.start & ~busy) | (end & again)),
+        ]
+
+        with m.If(self.start & ~busy):
+            m.d.sync += [vpn.eq(self.vpn), root.eq(self.root_ppn)]
+        with m.If(end):
+            with m.If(again):
+                m.d.sync += [busy.eq(1), level.eq(1), adr.eq(root_adr), stale.eq(0)]
+            with m.Elif(finished):
+                m.d.sync += [busy.eq(0), stale.eq(0)]
+            with m.Else():
+                m.d.sync += [busy.eq(1), level.eq(0), adr.eq(Cat(cur_vpn[:10], pte.ppn0, pte.ppn1))]
+        with m.Elif(active):
+            m.d.sync += [stale.eq(stale | self.restart)]
+            with m.If(~busy):
+                m.d.sync += [busy.eq(1), level.eq(1), adr.eq(root_adr)]
+        return m
+
+
+class Mmu(wiring.Component):
+    """Sv32 MMU: TLB, page-table walker, satp, sfence.vma flushes and event counters.
+
+    Parameters
+    ----------
+    entries : int
+        TLB entries, 4 to 64 (default 16).
+
+    Members
+    -------
+    req : In(stream.Signature(TranslationRequest))
+        Translation requests. Accepted one per cycle while the answers flow.
+    resp : Out(stream.Signature(TranslationResponse))
+        One answer per request, in order.
+    satp : In(Satp)
+        The current satp. Its ASID and root are sampled when a request is accepted; changing
+        the ASID flushes nothing. MODE = 0 (bare) answers pa = va without faults.
+    flush : In(1)
+        Apply ``flush_cmd`` this cycle (one flush per cycle, always accepted). A request
+        accepted in the same cycle misses; a walk in flight restarts from the root.
+    flush_cmd : In(FlushCommand)
+    bus : Out(WishboneSignature(32))
+        The walker's Wishbone master (PTE reads only).
+    busy : Out(1)
+        A request is being translated (a walk is in flight or an answer waits).
+    clear_counters : In(1)
+        Set the four counters to 0.
+    hits, misses, walks, faults : Out(32)
+        Lookups that hit, lookups that missed, PTE walks started (a flush restart counts as a
+        new walk), answers that were faults.
+    tlb_valid : Out(entries)
+        Valid bits of the TLB entries.
+
+    Latency and throughput: a hit answers in the cycle after it is accepted (``resp.valid``
+    comes from registers), one request per cycle. A miss answers after the walk: with a
+    memory whose ``ack`` follows ``stb`` by one cycle, 5 cycles after acceptance for a 4 KiB
+    page (2 PTE reads of 2 cycles each, plus 1), 3 for a megapage. Requests wait
+    (``req.ready`` = 0) while a miss is resolved.
+    """
+
+    def __init__(self, entries: int = 16) -> None:
+        self._entries = _check_entries(entries)
+        super().__init__(
+            {
+                "req": In(stream.Signature(TranslationRequest)),
+                "resp": Out(stream.Signature(TranslationResponse)),
+                "satp": In(Satp),
+                "flush": In(1),
+                "flush_cmd": In(FlushCommand),
+                "bus": Out(WishboneSignature(32)),
+                "busy": Out(1),
+                "clear_counters": In(1),
+                "hits": Out(32),
+                "misses": Out(32),
+                "walks": Out(32),
+                "faults": Out(32),
+                "tlb_valid": Out(entries),
+            }
+        )
+
+    @property
+    def entries(self) -> int:
+        return self._entries
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.tlb = tlb = Tlb(self._entries)
+        m.submodules.ptw = ptw = PageTableWalker()
+        wiring.connect(m, wiring.flipped(self.bus), ptw.bus)
+
+        # Stage 1 register: the accepted request and what is known about its translation.
+        s_valid = Signal()
+        s_done = Signal()  # the answer is known (hit, bare, or walk finished)
+        s_req = Signal(TranslationRequest)
+        s_asid = Signal(9)
+        s_root = Signal(22)
+        s_bare = Signal()
+        s_ent = Signal(TlbEntry)  # ppn, flags, mega of the translation
+        s_afault = Signal()
+        s_pfault = Signal()
+        s_touch = Signal(self._entries)
+
+        m.d.comb += [
+            tlb.lookup_vpn.eq(self.req.payload.va[12:]),
+            tlb.lookup_asid.eq(self.satp.asid),
+            tlb.flush.eq(self.flush),
+            tlb.flush_cmd.eq(self.flush_cmd),
+            self.tlb_valid.eq(tlb.valid),
+            self.busy.eq(s_valid),
+        ]
+
+        accept = Signal()
+        m.d.comb += [
+            self.req.ready.eq(~s_valid | (s_done & self.resp.ready)),
+            accept.eq(self.req.valid & self.req.ready),
+        ]
+        bare = ~self.satp.mode
+        lookup_hit = tlb.hit & ~self.flush
+        with m.If(accept):
+            m.d.sync += [
+                s_valid.eq(1),
+                s_done.eq(bare | lookup_hit),
+                s_req.eq(self.req.payload),
+                s_asid.eq(self.satp.asid),
+                s_root.eq(self.satp.ppn),
+                s_bare.eq(bare),
+                s_ent.eq(tlb.hit_entry),
+                s_afault.eq(0),
+                s_pfault.eq(0),
+                s_touch.eq(Mux(~bare & lookup_hit, tlb.hit_onehot, 0)),
+            ]
+        with m.Elif(self.resp.valid & self.resp.ready):
+            m.d.sync += [s_valid.eq(0), s_touch.eq(0)]
+        with m.Else():
+            m.d.sync += s_touch.eq(0)
+        m.d.comb += tlb.touch.eq(s_touch)
+
+        # Miss: walk, then fill the TLB with a usable leaf and answer.
+        res = ptw.result
+        walk_ok = ~res.access_fault & ~res.page_fault
+        m.d.comb += [
+            ptw.start.eq(s_valid & ~s_done),
+            ptw.vpn.eq(s_req.va[12:]),
+            ptw.root_ppn.eq(s_root),
+            ptw.restart.eq(self.flush),
+        ]
+        leaf = Signal(TlbEntry)
+        m.d.comb += [
+            leaf.valid.eq(1),
+            leaf.vpn0.eq(s_req.va[12:22]),
+            leaf.vpn1.eq(s_req.va[22:]),
+            leaf.mega.eq(res.mega),
+            leaf.asid.eq(s_asid),
+            leaf.g.eq(res.pte.g),
+            leaf.ppn.eq(Cat(res.pte.ppn0, res.pte.ppn1)),
+            leaf.r.eq(res.pte.r),
+            leaf.w.eq(res.pte.w),
+            leaf.x.eq(res.pte.x),
+            leaf.u.eq(res.pte.u),
+            leaf.a.eq(res.pte.a),
+            leaf.d.eq(res.pte.d),
+            tlb.fill.eq(ptw.done & walk_ok),
+            tlb.fill_entry.eq(leaf),
+        ]
+        with m.If(ptw.done):
+            m.d.sync += [
+                s_done.eq(1),
+                s_ent.eq(leaf),
+                s_afault.eq(res.access_fault),
+                s_pfault.eq(res.page_fault),
+            ]
+
+        # Answer: permission checks on the registered translation (shallow logic).
+        acc = s_req.access
+        readable = s_ent.r | (s_req.mxr & s_ent.x)
+        type_ok = Mux(
+            acc == Access.LOAD,
+            readable,
+            Mux(acc == Access.STORE, s_ent.w & s_ent.d, s_ent.x),
+        )
+        priv_ok = Mux(
+            s_req.priv == Priv.U,
+            s_ent.u,
+            ~s_ent.u | (s_req.sum & (acc != Access.FETCH)),
+        )
+        page_fault = s_pfault | ~type_ok | ~priv_ok | ~s_ent.a
+        fault = ~s_bare & (s_afault | page_fault)
+        cause = Signal(4)
+        with m.Switch(acc):
+            with m.Case(Access.LOAD):
+                m.d.comb += cause.eq(
+                    Mux(s_afault, FaultCause.LOAD_ACCESS_FAULT, FaultCause.LOAD_PAGE_FAULT)
+                )
+            with m.Case(Access.STORE):
+                m.d.comb += cause.eq(
+                    Mux(s_afault, FaultCause.STORE_ACCESS_FAULT, FaultCause.STORE_PAGE_FAULT)
+                )
+            with m.Default():
+                m.d.comb += cause.eq(
+                    Mux(
+                        s_afault,
+                        FaultCause.INSTRUCTION_ACCESS_FAULT,
+                        FaultCause.INSTRUCTION_PAGE_FAULT,
+                    )
+                )
+        va = s_req.va
+        pa = Mux(
+            s_bare,
+            va,
+            Mux(s_ent.mega, Cat(va[:22], s_ent.ppn[10:]), Cat(va[:12], s_ent.ppn)),
+        )
+        m.d.comb += [
+            self.resp.valid.eq(s_valid & s_done),
+            self.resp.payload.fault.eq(fault),
+            self.resp.payload.cause.eq(Mux(fault, cause, 0)),
+            self.resp.payload.pa.eq(Mux(fault, 0, pa)),
+        ]
+
+        # Counters.
+        counters = [
+            (self.hits, accept & ~bare & lookup_hit),
+            (self.misses, accept & ~bare & ~lookup_hit),
+            (self.walks, ptw.walk_started),
+            (self.faults, self.resp.valid & self.resp.ready & fault),
+        ]
+        for counter, event in counters:
+            with m.If(self.clear_counters):
+                m.d.sync += counter.eq(0)
+            with m.Elif(event):
+                m.d.sync += counter.eq(counter + 1)
+        return m

@@ -1,0 +1,181 @@
+"""Tests of mmaccel.hdl.cocotb_runner: build cache, pass/fail reporting, waveforms, lint.
+
+The cocotb coroutines (run inside the simulator) and the pytest functions share this file.
+The design is a small counter with an enable, so one Verilator build serves every run here.
+"""
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import cocotb
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from mmaccel.hdl import cocotb_runner
+from mmaccel.hdl.cocotb_runner import (
+    CocotbFailure,
+    SimulatorUnavailable,
+    VerilogLintError,
+    lint_verilog,
+    run_cocotb,
+    to_verilog,
+)
+
+HERE = Path(__file__).resolve().parent
+
+
+class Counter(wiring.Component):
+    """8-bit counter that adds ``step`` on every clock edge while ``en``."""
+
+    en: In(1)
+    step: In(4)
+    count: Out(8)
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        with m.If(self.en):
+            m.d.sync += self.count.eq(self.count + self.step)
+        return m
+
+
+class Narrowing(wiring.Component):
+    """Assigns a 9-bit sum to an 8-bit output (a Verilator WIDTHTRUNC in the Verilog)."""
+
+    a: In(8)
+    b: In(8)
+    y: Out(8)
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.d.comb += self.y.eq(self.a + self.b)
+        return m
+
+
+# -- cocotb side ---------------------------------------------------------------------------------
+
+
+async def _start(dut: Any) -> None:
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    dut.en.value = 0
+    dut.step.value = 0
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
+
+
+@cocotb.test()
+async def counter_counts(dut: Any) -> None:
+    """The counter adds ``step`` on every enabled edge and wraps at 256."""
+    await _start(dut)
+    expect = 0
+    for i in range(40):
+        step = (i * 7) % 16
+        dut.step.value = step
+        dut.en.value = i % 3 != 0
+        await RisingEdge(dut.clk)
+        if i % 3 != 0:
+            expect = (expect + step) % 256
+        await ReadOnly()
+        assert dut.count.value.to_unsigned() == expect
+        await cocotb.triggers.FallingEdge(dut.clk)
+
+
+@cocotb.test()
+async def counter_fails_on_request(dut: Any) -> None:
+    """Fails when MMACCEL_RUNNER_FAIL=1 (to check failure reporting); passes otherwise."""
+    await _start(dut)
+    dut.en.value = 1
+    dut.step.value = 1
+    await ClockCycles(dut.clk, 5)
+    await ReadOnly()
+    wanted = 999 if os.environ.get("MMACCEL_RUNNER_FAIL") == "1" else 4
+    assert dut.count.value.to_unsigned() in (wanted, wanted + 1)
+
+
+# -- pytest side ---------------------------------------------------------------------------------
+
+
+def _unused(design: Any) -> Any:
+    """Silence Amaranth's UnusedElaboratable for a design a test expects to be refused."""
+    design._MustUse__silence = True
+    return design
+
+
+def _run(**kwargs: Any) -> cocotb_runner.CocotbResult:
+    return run_cocotb(
+        _unused(Counter()),
+        toplevel="counter",
+        test_module="test_cocotb_runner",
+        test_dir=HERE,
+        **kwargs,
+    )
+
+
+def test_verilog_is_systemverilog_always_comb() -> None:
+    text = to_verilog(Narrowing(), "narrowing")
+    assert "module narrowing" in text
+    assert "always_comb" in text or "assign" in text
+    with pytest.raises(ValueError, match="Verilog identifier"):
+        to_verilog(_unused(Narrowing()), "bad name")
+
+
+def test_pass_then_cached_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WAVES", raising=False)
+    first = _run(testcase="counter_counts")
+    assert first.tests == 1 and first.failed == []
+    assert first.waveform is None and not first.test_dir.exists()  # passing: waveform deleted
+    second = _run(testcase=["counter_counts", "counter_fails_on_request"], seed=5)
+    assert second.tests == 2 and second.failed == []
+    assert not second.built  # same design, same simulator: no rebuild
+    assert second.build_dir == first.build_dir
+
+
+def test_failure_keeps_waveform(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.delenv("WAVES", raising=False)
+    with pytest.raises(CocotbFailure) as info:
+        _run(testcase="counter_fails_on_request", extra_env={"MMACCEL_RUNNER_FAIL": "1"})
+    result = info.value.result
+    assert result.failed == ["counter_fails_on_request"]
+    assert result.waveform is not None and result.waveform.stat().st_size > 0
+    assert str(result.waveform) in str(info.value)
+    assert str(result.waveform) in capsys.readouterr().err
+    shutil.rmtree(result.test_dir)
+
+
+def test_waves_env_keeps_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAVES", "1")
+    result = _run(testcase="counter_counts")
+    assert result.failed == []
+    assert result.waveform is not None and result.waveform.exists()
+    shutil.rmtree(result.test_dir)
+
+
+def test_missing_icarus_skips_with_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(pytest.skip.Exception, match="iverilog"):
+        _run(sim="icarus")
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    with pytest.raises(SimulatorUnavailable, match="iverilog"):
+        _run(sim="icarus")
+
+
+def test_bad_simulator_name() -> None:
+    with pytest.raises(ValueError, match="'modelsim'"):
+        _run(sim="modelsim")
+
+
+def test_lint_clean_and_waivers(monkeypatch: pytest.MonkeyPatch) -> None:
+    lint_verilog(Counter(), "counter")
+    lint_verilog(Narrowing(), "narrowing")  # an unused carry bit: UNUSEDSIGNAL is waived
+    assert all(reason for reason in cocotb_runner.LINT_WAIVERS.values())
+    monkeypatch.setattr(cocotb_runner, "LINT_WAIVERS", {})
+    with pytest.raises(VerilogLintError, match="%Warning-UNUSEDSIGNAL") as info:
+        lint_verilog(Narrowing(), "narrowing")
+    assert info.value.warnings
+    with pytest.raises(ValueError, match="reason"):
+        lint_verilog(Narrowing(), "narrowing", waivers={"WIDTHTRUNC": ""})

@@ -1,0 +1,121 @@
+"""pytest wrapper of the cocotb stream regression of GranuleFrameAllocator (tb/gfa_streams_tb.py).
+
+Each configuration is built once by :func:`mmaccel.hdl.cocotb_runner.run_cocotb` (Verilator by
+default, Icarus with ``SIM=icarus``) and runs the directed edge cases and a random run with
+back-pressure on both streams. The random runs add up to 100,000 requests per CI run;
+``MMACCEL_SOAK=1`` runs 10 million (in chunks of different seeds). A failing run keeps its
+waveform and prints where it is (the random run is traced only when ``WAVES=1``: on a failure
+it is re-run traced with the same seed, so the kept waveform ends at the first mismatch).
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from mmaccel.hdl.cocotb_runner import CocotbFailure, CocotbResult, lint_verilog, run_cocotb
+from mmaccel.hdl.gfa import GranuleFrameAllocator
+from mmaccel.hdl.gfa_bench import verilator_pch_fix
+
+HERE = Path(__file__).resolve().parent
+
+#: Verilator warnings silenced for the allocator's Verilog (on top of the runner's list).
+GFA_LINT_WAIVERS = {
+    "PROCASSINIT": (
+        "Yosys declares every register with its reset value as initial value (Amaranth's "
+        "init, the FPGA power-on value) and also assigns it in always_ff; intended."
+    ),
+    "CASEINCOMPLETE": (
+        "Amaranth's m.Switch/FSM become case statements listing only the values used; each "
+        "always_comb assigns the default before the case, so no latch and no X."
+    ),
+}
+
+#: (granules, log2gran, base, fanout, random requests in CI)
+CONFIGS = [
+    (4096, 12, 0x8000_0000, 4, 40_000),
+    (1000, 6, 0x40, 4, 30_000),
+    (32768, 12, 0, 4, 30_000),  # the target size of the latency goal
+]
+
+
+def _env(granules: int, log2gran: int, base: int, fanout: int, **more: object) -> dict[str, str]:
+    env = {
+        "GFA_GRANULES": str(granules),
+        "GFA_LOG2GRAN": str(log2gran),
+        "GFA_BASE": str(base),
+        "GFA_FANOUT": str(fanout),
+    }
+    env.update({k: str(v) for k, v in more.items()})
+    return env
+
+
+def _run(
+    config: tuple[int, int, int, int], testcase: str, seed: int = 1, **more: object
+) -> CocotbResult:
+    """Run ``testcase`` untraced (one build per configuration); re-run it traced on failure.
+
+    The traced re-run uses the same seed, so it fails at the same request and keeps its
+    waveform (the runner prints where). ``WAVES=1`` traces the first run and keeps it.
+    """
+    granules, log2gran, base, fanout = config
+
+    def run(waves: bool | None) -> CocotbResult:
+        design = GranuleFrameAllocator(
+            granules=granules, log2gran=log2gran, base=base, fanout=fanout
+        )
+        with verilator_pch_fix():
+            return run_cocotb(
+                design,
+                toplevel="gfa_core",
+                test_module="gfa_streams_tb",
+                test_dir=HERE,
+                testcase=testcase,
+                extra_env=_env(granules, log2gran, base, fanout, GFA_SEED=seed, **more),
+                seed=seed,
+                waves=waves,
+            )
+
+    if os.environ.get("WAVES", "") not in ("", "0"):
+        return run(True)
+    try:
+        return run(False)
+    except CocotbFailure:
+        run(None)  # raises again, keeping the waveform of the failing run
+        raise
+
+
+@pytest.mark.parametrize(("granules", "log2gran", "base", "fanout", "ops"), CONFIGS)
+def test_directed(granules: int, log2gran: int, base: int, fanout: int, ops: int) -> None:
+    result = _run((granules, log2gran, base, fanout), "directed")
+    assert result.tests == 1 and not result.failed
+
+
+@pytest.mark.parametrize(("granules", "log2gran", "base", "fanout", "ops"), CONFIGS)
+def test_random(granules: int, log2gran: int, base: int, fanout: int, ops: int) -> None:
+    """Random requests with back-pressure; 100,000 in all, 10 million with MMACCEL_SOAK=1."""
+    chunks = [(granules, ops)]
+    if os.environ.get("MMACCEL_SOAK") == "1":
+        per_config = 10_000_000 // len(CONFIGS)
+        chunks = [(seed, 100_000) for seed in range(1, per_config // 100_000 + 1)]
+    for seed, count in chunks:
+        result = _run(
+            (granules, log2gran, base, fanout),
+            "random_ops",
+            seed=seed,
+            GFA_OPS=count,
+            GFA_CHECK_EVERY=1000,
+        )
+        assert result.tests == 1 and not result.failed
+
+
+def test_ci_total_is_100k() -> None:
+    assert sum(c[-1] for c in CONFIGS) >= 100_000
+
+
+@pytest.mark.parametrize("granules", [1, 1000, 65536])
+def test_verilator_lint(granules: int) -> None:
+    lint_verilog(
+        GranuleFrameAllocator(granules=granules, base=0x1000 if granules < 65536 else 0),
+        "gfa_core",
+        waivers=GFA_LINT_WAIVERS,
+    )
