@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from mmaccel.sw.errors import MemoryManagerError
 
@@ -32,7 +33,7 @@ def configure_boards(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_boards(args: argparse.Namespace) -> int:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for target in BOARDS.values():
         d = target.defaults
         rows.append(

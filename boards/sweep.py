@@ -37,7 +37,8 @@ def run_sweep(
 ) -> list[dict[str, Any]]:
     """Build every (board, granules, TLB entries) point and write the results.
 
-    Returns the list of rows written to ``boards-sweep.json``.
+    Rows already in ``<out>/boards-sweep.json`` for other points are kept, so sweeps of
+    different boards add up. Returns the rows written.
     """
     from .build import build_board
 
@@ -77,13 +78,13 @@ def run_sweep(
                 brams=result.brams,
                 utilization=result.utilization,
                 timing_met=result.timing_met,
-                target_met=bool(result.fmax_mhz)
-                and min(result.fmax_mhz.values()) >= mhz,
+                target_met=bool(result.fmax_mhz) and min(result.fmax_mhz.values()) >= mhz,
                 ptmem_bytes=config.ptmem_bytes,
                 seconds=result.seconds,
             )
         rows.append(row)
     out_dir.mkdir(parents=True, exist_ok=True)
+    rows = _merge(out_dir / "boards-sweep.json", rows)
     (out_dir / "boards-sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
     (out_dir / "boards-sweep.md").write_text(markdown_table(rows))
     say(f"wrote {out_dir / 'boards-sweep.md'} and {out_dir / 'boards-sweep.json'}")
@@ -92,6 +93,23 @@ def run_sweep(
         plot_sweep(rows, png)
         say(f"wrote {png}")
     return rows
+
+
+def _merge(path: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows already in ``path`` with those of ``new`` replacing the same points."""
+    old: list[dict[str, Any]] = []
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError:
+            old = []
+
+    def key(r: dict[str, Any]) -> tuple[str, int, int]:
+        return (str(r["board"]), int(r["granules"]), int(r["tlb_entries"]))
+
+    fresh = {key(r) for r in new}
+    merged = [r for r in old if key(r) not in fresh] + list(new)
+    return sorted(merged, key=key)
 
 
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:

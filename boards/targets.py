@@ -36,7 +36,8 @@ class BoardConfig:
     tlb_entries : int
         MMU TLB entries, 4..64; 0 leaves the MMU out.
     ptmem_bytes : int
-        Page-table memory (block RAM) in bytes, a multiple of 4096; 0 for none.
+        Page-table memory in bytes, a multiple of 4096; 0 for none (block RAM, or SPRAM on the
+        iCE40UP5K, where it is at most 64 KiB).
     baud : int
         Serial line rate of the host link.
     """
@@ -192,10 +193,12 @@ BOARDS: dict[str, BoardTarget] = {
             name="icebreaker",
             description="1BitSquared iCEBreaker (Lattice iCE40UP5K-SG48, 12 MHz)",
             platform_path="amaranth_boards.icebreaker:ICEBreakerPlatform",
-            defaults=BoardConfig(granules=4096, tlb_entries=8, ptmem_bytes=8192),
+            defaults=BoardConfig(granules=4096, tlb_entries=8, ptmem_bytes=65536),
             leds=(("led_g", 0), ("led_r", 0)),
             tool_env=dict(_ICE40_ENV),
-            note="Host link on the FTDI's second channel (the board's USB serial port).",
+            note="Host link on the FTDI's second channel (the board's USB serial port). The "
+            "page-table memory is in the UP5K's SPRAM (64 KiB), leaving the block RAM to the "
+            "allocator.",
         ),
         BoardTarget(
             name="ulx3s-85f",

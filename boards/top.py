@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Cat, Elaboratable, Module, Signal
+from amaranth.hdl import Cat, ClockSignal, Elaboratable, Instance, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from mmaccel.hdl.interconnect import (
@@ -45,6 +45,8 @@ __all__ = [
     "PROBE_REGMAP",
     "BoardCore",
     "BoardTop",
+    "Ice40SpramRAM",
+    "MmuProbe",
 ]
 
 #: Byte address of each block on the bridge's bus.
@@ -92,6 +94,14 @@ BOARD_REGMAP = RegisterMap(
             "Host-controlled LEDs.",
         ),
         Register("UPTIME", 0x20, "ro", (), "Clock cycles since reset (wraps at 2^32)."),
+        Register(
+            "PTMEM_CLEAR",
+            0x24,
+            "rw",
+            (Field("BUSY", 0, 1, "write 1: start zeroing; reads 1 until done"),),
+            "Zeroes the whole page-table memory in hardware (one word per two or three cycles), "
+            "so the host need only write the words that are not 0.",
+        ),
     ),
     "Board identification, sizes and host-controlled LEDs.",
 )
@@ -139,7 +149,12 @@ class _Info(wiring.Component):
         self._config = config
         self._clk_hz = clk_hz
         super().__init__(
-            {"bus": In(WishboneSignature(BOARD_REGMAP.addr_width)), "user_leds": Out(8)}
+            {
+                "bus": In(WishboneSignature(BOARD_REGMAP.addr_width)),
+                "user_leds": Out(8),
+                "clear_start": Out(1),
+                "clear_busy": In(1),
+            }
         )
 
     def elaborate(self, platform: Any) -> Module:
@@ -169,6 +184,10 @@ class _Info(wiring.Component):
             regs.leds.r_data.eq(leds),
             regs.uptime.r_data.eq(uptime),
             self.user_leds.eq(leds),
+            regs.ptmem_clear.r_data.eq(self.clear_busy),
+            self.clear_start.eq(
+                regs.ptmem_clear.w_stb & regs.ptmem_clear.w_data[0] & int(c.ptmem_bytes > 0)
+            ),
         ]
         with m.If(regs.scratch.w_stb):
             m.d.sync += scratch.eq(regs.scratch.w_data)
@@ -259,6 +278,90 @@ class MmuProbe(wiring.Component):
         return m
 
 
+class _MemoryClear(wiring.Component):
+    """Writes 0 to every word of a memory, one Wishbone write after another.
+
+    Latency: ``depth`` writes of the responder's latency plus one cycle each; ``busy`` is high
+    from the cycle after ``start`` until the last write is acknowledged.
+    """
+
+    def __init__(self, *, depth: int, addr_width: int) -> None:
+        self._depth = depth
+        super().__init__(
+            {"start": In(1), "busy": Out(1), "bus": Out(WishboneSignature(addr_width))}
+        )
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        adr = Signal(range(self._depth + 1))
+        m.d.comb += [self.bus.adr.eq(adr), self.bus.sel.eq(0b1111), self.bus.we.eq(1)]
+        with m.FSM():
+            with m.State("Idle"), m.If(self.start):
+                m.d.sync += adr.eq(0)
+                m.next = "Write"
+            with m.State("Write"):
+                m.d.comb += [self.busy.eq(1), self.bus.cyc.eq(1), self.bus.stb.eq(1)]
+                with m.If(self.bus.ack | self.bus.err):
+                    m.d.sync += adr.eq(adr + 1)
+                    m.next = "Gap"
+            with m.State("Gap"):  # classic Wishbone: stb drops for a cycle after each ack
+                m.d.comb += self.busy.eq(1)
+                with m.If(adr == self._depth):
+                    m.next = "Idle"
+                with m.Else():
+                    m.next = "Write"
+        return m
+
+
+class Ice40SpramRAM(wiring.Component):
+    """Page-table memory in the iCE40UP5K's single-port RAMs: two SB_SPRAM256KA side by side.
+
+    16384 words of 32 bits (64 KiB) at most, without using any block RAM (EBR), which the
+    allocator needs. Same bus behaviour as :class:`~mmaccel.hdl.interconnect.WishboneRAM`:
+    ``ack`` with the read data one cycle after ``cyc & stb``, byte lanes honoured (SPRAM
+    write masks are per nibble, two nibbles per byte), ``err`` at or beyond ``depth``.
+
+    Only for iCE40UP5K builds; simulations of the board top use WishboneRAM instead.
+    """
+
+    def __init__(self, *, depth: int) -> None:
+        if not 1 <= depth <= 16384:
+            raise ValueError(f"depth must be in 1..16384 words, not {depth}")
+        self._depth = depth
+        super().__init__({"bus": In(WishboneSignature(max(1, (depth - 1).bit_length())))})
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        bus = self.bus
+        ack = Signal()
+        err = Signal()
+        start = bus.cyc & bus.stb & ~ack & ~err
+        inside = bus.adr < self._depth
+        write = Signal()
+        m.d.comb += [bus.ack.eq(ack), bus.err.eq(err), write.eq(start & inside & bus.we)]
+        m.d.sync += [ack.eq(start & inside), err.eq(start & ~inside)]
+        address = Signal(14)
+        m.d.comb += address.eq(bus.adr)
+        for half in range(2):
+            data_out = Signal(16, name=f"spram{half}_data")
+            sel = bus.sel[2 * half : 2 * half + 2]
+            m.submodules[f"spram{half}"] = Instance(
+                "SB_SPRAM256KA",
+                i_ADDRESS=address,
+                i_DATAIN=bus.dat_w[16 * half : 16 * half + 16],
+                i_MASKWREN=Cat(sel[0], sel[0], sel[1], sel[1]),
+                i_WREN=write,
+                i_CHIPSELECT=1,
+                i_CLOCK=ClockSignal(),
+                i_STANDBY=0,
+                i_SLEEP=0,
+                i_POWEROFF=1,
+                o_DATAOUT=data_out,
+            )
+            m.d.comb += bus.dat_r[16 * half : 16 * half + 16].eq(data_out)
+        return m
+
+
 class BoardCore(wiring.Component):
     """Everything on the board except pins and clocks: bridge, interconnect, blocks, LEDs.
 
@@ -271,6 +374,9 @@ class BoardCore(wiring.Component):
     divisor : int or None
         Clock cycles per UART bit; None computes it from ``clk_hz`` and ``config.baud``
         (simulations pass a small value to run fast).
+    spram : bool
+        Put the page-table memory in iCE40UP5K SPRAM (:class:`Ice40SpramRAM`) rather than
+        block RAM; only for iCE40UP5K builds.
 
     Members
     -------
@@ -287,7 +393,9 @@ class BoardCore(wiring.Component):
     (combinational) and one cycle for the arbiter in front of the page-table memory.
     """
 
-    def __init__(self, config: BoardConfig, *, clk_hz: int, divisor: int | None = None) -> None:
+    def __init__(
+        self, config: BoardConfig, *, clk_hz: int, divisor: int | None = None, spram: bool = False
+    ) -> None:
         if not isinstance(config, BoardConfig):
             raise TypeError(f"config must be a BoardConfig, not {config!r}")
         if not isinstance(clk_hz, int) or clk_hz <= 0:
@@ -295,6 +403,9 @@ class BoardCore(wiring.Component):
         self._config = config
         self._clk_hz = clk_hz
         self._divisor = baud_divisor(clk_hz, config.baud) if divisor is None else divisor
+        self._spram = spram
+        if spram and config.ptmem_bytes > 65536:
+            raise ValueError(f"SPRAM holds at most 65536 bytes, not {config.ptmem_bytes}")
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(10)})
 
     @property
@@ -327,11 +438,25 @@ class BoardCore(wiring.Component):
             windows.append(Window("gfa", BOARD_MAP["gfa"], gfa.bus.signature.addr_width))
             slaves.append(("gfa", gfa.bus))
 
-        ram = None
+        # The page-table memory: the host (initiator 0), the clear engine (1) and, with the
+        # MMU, the page-table walker (2) share it through an arbiter.
+        arbiter = None
         if c.ptmem_bytes:
-            ram = WishboneRAM(depth=c.ptmem_bytes // 4)
+            depth = c.ptmem_bytes // 4
+            ram: Ice40SpramRAM | WishboneRAM = (
+                Ice40SpramRAM(depth=depth) if self._spram else WishboneRAM(depth=depth)
+            )
             m.submodules.ptmem = ram
             ram_aw = ram.bus.signature.addr_width
+            m.submodules.ptmem_arbiter = arbiter = WishboneArbiter(
+                addr_width=ram_aw, count=3 if c.tlb_entries else 2
+            )
+            wiring.connect(m, arbiter.bus, ram.bus)
+            m.submodules.ptmem_clear = clearer = _MemoryClear(depth=depth, addr_width=ram_aw)
+            wiring.connect(m, clearer.bus, arbiter.initiators[1])
+            m.d.comb += [clearer.start.eq(info.clear_start), info.clear_busy.eq(clearer.busy)]
+            windows.append(Window("ptmem", BOARD_MAP["ptmem"], ram_aw))
+            slaves.append(("ptmem", arbiter.initiators[0]))
 
         if c.tlb_entries:
             from mmaccel.hdl.mmu_regs import MMU_REGMAP
@@ -344,7 +469,7 @@ class BoardCore(wiring.Component):
             windows.append(Window("mmu", BOARD_MAP["mmu"], MMU_REGMAP.addr_width))
             windows.append(Window("probe", BOARD_MAP["probe"], PROBE_REGMAP.addr_width))
             slaves += [("mmu", mmu.ctrl), ("probe", probe.bus)]
-            walker_windows = [Window("ptmem", 0, ram_aw)] if ram is not None else []
+            walker_windows = [Window("ptmem", 0, ram_aw)] if arbiter is not None else []
             m.submodules.walker_decoder = walker_decoder = WishboneDecoder(
                 addr_width=mmu.bus.signature.addr_width, windows=walker_windows
             )
@@ -354,15 +479,8 @@ class BoardCore(wiring.Component):
             m.submodules.walker_buffer = buffer = WishboneBuffer(addr_width=walker_aw)
             wiring.connect(m, mmu.bus, buffer.initiator)
             wiring.connect(m, buffer.responder, walker_decoder.bus)
-            if ram is not None:
-                m.submodules.ptmem_arbiter = arbiter = WishboneArbiter(addr_width=ram_aw, count=2)
-                wiring.connect(m, arbiter.bus, ram.bus)
-                wiring.connect(m, walker_decoder.ptmem, arbiter.initiators[1])  # type: ignore[attr-defined]
-                windows.append(Window("ptmem", BOARD_MAP["ptmem"], ram_aw))
-                slaves.append(("ptmem", arbiter.initiators[0]))
-        elif ram is not None:
-            windows.append(Window("ptmem", BOARD_MAP["ptmem"], ram_aw))
-            slaves.append(("ptmem", ram.bus))
+            if arbiter is not None:
+                wiring.connect(m, walker_decoder.ptmem, arbiter.initiators[2])
 
         m.submodules.decoder = decoder = WishboneDecoder(addr_width=30, windows=windows)
         # The host's accesses are few and slow: a register stage costs nothing and keeps the
@@ -415,7 +533,9 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         clk_hz = int(platform.default_clk_frequency)
-        m.submodules.core = core = BoardCore(self.config, clk_hz=clk_hz)
+        m.submodules.core = core = BoardCore(
+            self.config, clk_hz=clk_hz, spram=self.target.family == "ice40"
+        )
         uart = platform.request(*self.target.uart)
         m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
         bit = 0

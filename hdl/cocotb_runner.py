@@ -20,6 +20,9 @@ Builds are cached: the build directory is keyed by a hash of the Verilog, the si
 the tracing option, so several test cases (or pytest functions) on one design configuration
 compile it once. A file lock makes concurrent builds of the same configuration safe.
 
+A simulation is killed after ``$MMACCEL_SIM_TIMEOUT`` seconds (default 1800) or when its log
+passes 512 MiB (a design stuck at one time step floods it), and reported as failed.
+
 Waveforms: every run traces (``dump.vcd`` from Verilator: its FST writer needs the system's
 ``lz4.h``, which a fresh machine may lack; ``<toplevel>.fst`` from Icarus). The file
 of a passing run is deleted; the file of a failing run is kept and its path printed and put in
@@ -33,11 +36,14 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +83,10 @@ LINT_WAIVERS: dict[str, str] = {
     ),
     "WIDTHTRUNC": "Same as WIDTHEXPAND, for results assigned to narrower signals.",
     "GENUNNAMED": "Yosys names generate blocks only where it needs to.",
+    "CASEINCOMPLETE": (
+        "Amaranth's m.Switch and FSMs become case statements listing only the values used; "
+        "every always_comb assigns the default before the case, so there is no latch and no X."
+    ),
     "PROCASSINIT": (
         "Amaranth gives every register its reset value as a declaration initialiser "
         "(`reg [7:0] x = 8'h00;`), the power-on value on FPGAs, and then assigns it in "
@@ -84,6 +94,9 @@ LINT_WAIVERS: dict[str, str] = {
     ),
 }
 
+
+#: A simulation whose log grows past this is stuck (see _watchdog) and is killed.
+_MAX_LOG_BYTES = 512 << 20
 
 #: Bumped whenever the build recipe changes, so cached builds made the old way are not reused.
 _RECIPE_VERSION = "3"
@@ -310,6 +323,65 @@ def _results(xml: Path) -> tuple[int, list[str]]:
     return tests, failed
 
 
+def _children(pid: int, marker: str) -> list[int]:
+    """Direct child processes of ``pid`` whose command line contains ``marker`` (Linux)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name is in parentheses and may contain spaces; ppid follows it
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and fields[1] == str(pid):
+            try:
+                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if marker in cmdline:
+                out.append(int(entry.name))
+    return out
+
+
+@contextmanager
+def _watchdog(log: Path, timeout: float, max_log_bytes: int, marker: str) -> Iterator[list[str]]:
+    """Kill the simulator this process started (a child whose command line contains
+    ``marker``, the build directory) if it runs too long or floods its log.
+
+    A design stuck in a zero-delay loop keeps a simulator at one time step forever while it
+    prints warnings (gigabytes of log within minutes); this stops it. Yields a list that
+    receives the reason when it fires.
+    """
+    fired: list[str] = []
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def watch() -> None:
+        while not stop.wait(1.0):
+            size = log.stat().st_size if log.exists() else 0
+            if time.monotonic() - start > timeout:
+                reason = f"timeout after {timeout:.0f} s (MMACCEL_SIM_TIMEOUT)"
+            elif size > max_log_bytes:
+                reason = f"log {log} passed {max_log_bytes >> 20} MiB"
+            else:
+                continue
+            fired.append(reason)
+            for pid in _children(os.getpid(), marker):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            return
+
+    thread = threading.Thread(target=watch, name="mmaccel-sim-watchdog", daemon=True)
+    thread.start()
+    try:
+        yield fired
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _waves_mode(waves: bool | None) -> bool | None:
     """True = keep all, False = none, None = trace but keep only failures."""
     env = os.environ.get("WAVES")
@@ -444,8 +516,10 @@ def run_cocotb(
     crashed: str | None = None
     saved_path = list(sys.path)
     sys.path.insert(0, str(tdir))
+    limit = float(os.environ.get("MMACCEL_SIM_TIMEOUT", "1800"))
+    fired: list[str] = []
     try:
-        with _patched_environ(run_env):
+        with _patched_environ(run_env), _watchdog(log, limit, _MAX_LOG_BYTES, str(bdir)) as fired:
             runner.test(
                 test_module=test_module,
                 hdl_toplevel=toplevel,
@@ -461,8 +535,12 @@ def run_cocotb(
             )
     except SystemExit as error:
         crashed = f"simulator exited with status {error.code}"
+    except RuntimeError as error:  # cocotb's runner: the simulator's exit status was not 0
+        crashed = f"simulator failed: {error}"
     finally:
         sys.path[:] = saved_path
+    if fired:
+        crashed = f"simulator killed: {fired[0]}"
     run_seconds = time.monotonic() - t1
 
     tests, failed = 0, list[str]()

@@ -173,26 +173,35 @@ def _max_of(m: Module, values: list[Value], name: str) -> Value:
     return _sig(m, Mux(a >= b, a, b), name)
 
 
-def _word_summary(m: Module, free: Value, name: str) -> tuple[Value, Value, Value]:
-    """(pre, suf, max) free runs of a 32-bit free mask, combined as a 5-level tree."""
-    nodes: list[tuple[Value, Value, Value]] = [(free[i], free[i], free[i]) for i in range(32)]
-    length = 1
-    level = 0
-    while len(nodes) > 1:
-        merged = []
-        for j, (a, b) in enumerate(zip(nodes[0::2], nodes[1::2], strict=True)):
-            tag = f"{name}_{level}_{j}"
-            a_full = a[0] == length
-            b_full = b[0] == length
-            pre = _sig(m, Mux(a_full, length + b[0], a[0]), tag + "_pre")
-            suf = _sig(m, Mux(b_full, length + a[1], b[1]), tag + "_suf")
-            cross = _sig(m, a[1] + b[0], tag + "_cross")
-            mx = _max_of(m, [a[2], b[2], cross], tag + "_max")
-            merged.append((pre, suf, mx))
-        nodes = merged
-        length *= 2
-        level += 1
-    pre, suf, mx = nodes[0]
+Summary = tuple[Value, Value, Value]
+
+
+def _merge_runs(m: Module, nodes: list[Summary], length: int, name: str) -> list[Summary]:
+    """Merge neighbouring (pre, suf, max) summaries of ``length`` granules each, pairwise."""
+    merged: list[Summary] = []
+    for j, (a, b) in enumerate(zip(nodes[0::2], nodes[1::2], strict=True)):
+        tag = f"{name}_{j}"
+        a_full = a[0] == length
+        b_full = b[0] == length
+        pre = _sig(m, Mux(a_full, length + b[0], a[0]), tag + "_pre")
+        suf = _sig(m, Mux(b_full, length + a[1], b[1]), tag + "_suf")
+        cross = _sig(m, a[1] + b[0], tag + "_cross")
+        merged.append((pre, suf, _max_of(m, [a[2], b[2], cross], tag + "_max")))
+    return merged
+
+
+def _segment_summaries(m: Module, free: Value, name: str) -> list[Summary]:
+    """(pre, suf, max) of the four 8-bit segments of a 32-bit free mask (3 merge levels)."""
+    nodes: list[Summary] = [(free[i], free[i], free[i]) for i in range(32)]
+    for level, length in enumerate((1, 2, 4)):
+        nodes = _merge_runs(m, nodes, length, f"{name}{level}")
+    return nodes
+
+
+def _word_from_segments(m: Module, segs: list[Summary], name: str) -> Summary:
+    """(pre, suf, max) of a word from its four segment summaries (2 merge levels)."""
+    nodes = _merge_runs(m, segs, 8, f"{name}3")
+    (pre, suf, mx) = _merge_runs(m, nodes, 16, f"{name}4")[0]
     return pre[:6], suf[:6], mx[:6]
 
 
@@ -255,6 +264,7 @@ class GranuleFrameAllocator(wiring.Component):
         bus_width: int = 32,
         fanout: int = 4,
     ) -> None:
+        self._MustUse__silence = True  # no "never used" warning for a rejected configuration
         for name, value in (
             ("granules", granules),
             ("log2gran", log2gran),
@@ -277,6 +287,7 @@ class GranuleFrameAllocator(wiring.Component):
                 f"heap at base {base:#x} with {granules} granules of 2**{log2gran} bytes "
                 "does not fit the 32-bit address space"
             )
+        self._MustUse__silence = False
         self.granules = granules
         self.log2gran = log2gran
         self.base = base
@@ -417,9 +428,20 @@ class GranuleFrameAllocator(wiring.Component):
         for level in range(T):
             for bank in range(F):
                 m.d.comb += sum_r[level][bank].addr.eq(raddr)
+        # The group read from block RAM is registered (slot_*) before any logic uses it.
         slot_pre = [Signal(VW, name=f"slot_pre{i}") for i in range(F)]
         slot_suf = [Signal(VW, name=f"slot_suf{i}") for i in range(F)]
         slot_max = [Signal(VW, name=f"slot_max{i}") for i in range(F)]
+        rd_pre = [Signal(VW, name=f"rd_pre{i}") for i in range(F)]
+        rd_suf = [Signal(VW, name=f"rd_suf{i}") for i in range(F)]
+        rd_max = [Signal(VW, name=f"rd_max{i}") for i in range(F)]
+        for i in range(F):
+            m.d.sync += [
+                slot_pre[i].eq(rd_pre[i]),
+                slot_suf[i].eq(rd_suf[i]),
+                slot_max[i].eq(rd_max[i]),
+            ]
+        jlen = [Signal(VW + 2, name=f"jlen{j}") for j in range(F + 1)]  # j * length
         length = Signal(VW + 1)  # granules per node of level ``lvl``
         log2len = Signal(range(5 + LF * T + 1))
         with m.Switch(lvl):
@@ -427,22 +449,29 @@ class GranuleFrameAllocator(wiring.Component):
                 sw = self._summary_width(level)
                 with m.Case(level):
                     m.d.comb += [length.eq(self.node_length(level)), log2len.eq(5 + LF * level)]
+                    m.d.comb += [jlen[j].eq(j * self.node_length(level)) for j in range(F + 1)]
                     for i in range(F):
                         word = sum_r[level][i].data
                         m.d.comb += [
-                            slot_pre[i].eq(word[:sw]),
-                            slot_suf[i].eq(word[sw : 2 * sw]),
-                            slot_max[i].eq(word[2 * sw : 3 * sw]),
+                            rd_pre[i].eq(word[:sw]),
+                            rd_suf[i].eq(word[sw : 2 * sw]),
+                            rd_max[i].eq(word[2 * sw : 3 * sw]),
                         ]
         slot_full = [_sig(m, slot_pre[i] == length, f"slot_full{i}") for i in range(F)]
 
-        # Combine the group into its parent's summary (update passes).
-        ext: list[Value] = [Const(0, VW)] * (F + 1)  # free run from the start of slot i on
-        for i in reversed(range(F)):
-            ext[i] = _sig(m, Mux(slot_full[i], length + ext[i + 1], slot_pre[i])[:VW], f"ext{i}")
-        sfx: list[Value] = [slot_suf[0]]
-        for i in range(1, F):
-            sfx.append(_sig(m, Mux(slot_full[i], sfx[i - 1] + length, slot_suf[i])[:VW], f"sfx{i}"))
+        # Combine the group into its parent's summary (update passes). A child that is not
+        # entirely free has pre, suf < length, so "j whole children + pre_j" is an OR, not a sum.
+        def run_from(i: int) -> Value:
+            """Free run from the start of slot i to the first child not entirely free."""
+            value: Value = jlen[F - i]
+            for j in reversed(range(i, F)):
+                value = Mux(slot_full[j], value, jlen[j - i] | slot_pre[j])
+            return _sig(m, value[:VW], f"ext{i}")
+
+        ext = [run_from(i) for i in range(F)]
+        sfx: Value = jlen[F]
+        for j in range(F):
+            sfx = Mux(slot_full[j], sfx, jlen[F - 1 - j] | slot_suf[j])
         cand = list(slot_max) + [
             _sig(m, (slot_suf[i] + ext[i + 1])[:VW], f"cross{i}") for i in range(F - 1)
         ]
@@ -451,35 +480,45 @@ class GranuleFrameAllocator(wiring.Component):
         comb_max = Signal(VW)
         m.d.comb += [
             comb_pre.eq(ext[0]),
-            comb_suf.eq(sfx[F - 1]),
+            comb_suf.eq(sfx[:VW]),
             comb_max.eq(_max_of(m, cand, "cmax")),
         ]
 
         # Examine the group for the search (see the module docstring).
-        node_start = [Signal(PW, name=f"node_start{i}") for i in range(F)]
+        node_start = [Signal(PW, name=f"node_start{i}") for i in range(F + 1)]
+        gnext = _sig(m, gaddr + 1, "gnext")
         with m.Switch(lvl):
             for level in range(T):
                 with m.Case(level):
                     shift = 5 + LF * level
                     for i in range(F):
                         m.d.comb += node_start[i].eq(Cat(Const(i, LF), gaddr) << shift)
+                    m.d.comb += node_start[F].eq(Cat(Const(0, LF), gnext) << shift)
+
+        def align_up(value: Value, name: str) -> Value:
+            return _sig(m, ((value + gmask) & ~gmask)[:PW], name)
+
+        # Carry sources: the carry register, or the start of child i's suffix (i not full).
+        after = [_sig(m, (node_start[i + 1] - slot_suf[i])[:PW], f"after{i}") for i in range(F)]
         carries: list[Value] = [carry]
+        aligned: list[Value] = [align_up(carry, "al_carry")]
+        aligned_after = [align_up(after[i], f"al_after{i}") for i in range(F)]
         fit = []
         hit = []
-        first_aligned = []
         for i in range(F):
-            c = carries[i]
-            p = Signal(PW, name=f"cand_p{i}")
-            m.d.comb += p.eq((c + gmask) & ~gmask)
-            run_end = Mux(slot_full[i], node_start[i] + length, node_start[i] + slot_pre[i])
+            c, p = carries[i], aligned[i]
+            # the run entering child i ends at the child's end (entirely free) or after pre
+            run_end = Mux(slot_full[i], node_start[i + 1], node_start[i] | slot_pre[i])
+            limit = _sig(m, (run_end - count).as_signed(), f"limit{i}")
             eligible = i >= s0
-            fits = _sig(m, eligible & (p + count <= run_end), f"fits{i}")
+            fits = _sig(m, eligible & (p <= limit), f"fits{i}")
             descend = eligible & ~slot_full[i] & (slot_max[i] >= count) & (glog < log2len)
-            first_aligned.append(p)
             fit.append(fits)
             hit.append(_sig(m, fits | descend, f"hit{i}"))
-            nxt = Mux(slot_full[i], c, (node_start[i] + length - slot_suf[i])[:PW])
-            carries.append(_sig(m, Mux(i + 1 < s0, c, nxt), f"carry{i + 1}"))
+            keep = (i + 1 < s0) | slot_full[i]
+            carries.append(_sig(m, Mux(keep, c, after[i]), f"carry{i + 1}"))
+            aligned.append(_sig(m, Mux(keep, p, aligned_after[i]), f"aligned{i + 1}"))
+        first_aligned = aligned[:F]
         hit_any, hit_slot = _lowest_set(m, hit, "hit")
         hit_slot = hit_slot[:LF]
         hit_fit = Signal()
@@ -495,7 +534,8 @@ class GranuleFrameAllocator(wiring.Component):
                     ]
 
         # In-word search: lowest aligned start of a run of ``count`` (<= 32) free granules.
-        free_word = ~gat_r.data
+        word_q = Signal(32)  # the word read for the in-word search, registered
+        free_word = ~word_q
         doubled: list[Value] = [_sig(m, free_word, "dbl0")]
         for k in range(5):
             doubled.append(_sig(m, doubled[-1] & (doubled[-1] >> (1 << k)), f"dbl{k + 1}"))
@@ -540,7 +580,21 @@ class GranuleFrameAllocator(wiring.Component):
                 m.d.comb += new_word.eq(old_word & ~range_mask)
             with m.Default():
                 m.d.comb += new_word.eq(Mux(b_idx == W - 1, self.pad_word, 0))
-        c_pre, c_suf, c_max = _word_summary(m, ~c_word, "ws")
+        segs = _segment_summaries(m, ~c_word, "ws")
+        seg_q = [
+            (
+                Signal(4, name=f"seg{j}_pre"),
+                Signal(4, name=f"seg{j}_suf"),
+                Signal(4, name=f"seg{j}_max"),
+            )
+            for j in range(4)
+        ]
+        d_pre, d_suf, d_max = _word_from_segments(m, [(a, b, c) for a, b, c in seg_q], "wd")
+        vd = Signal()  # stage D of a pass: a summary to write
+        d_idx = Signal(AW)
+        l_pre = Signal(VW)  # combined node summary of stage D (level passes)
+        l_suf = Signal(VW)
+        l_max = Signal(VW)
 
         # Writes to the summary memories: level ``wlvl`` node ``windex``.
         wen = Signal()
@@ -596,6 +650,27 @@ class GranuleFrameAllocator(wiring.Component):
         m.d.sync += dbg_last.eq(self.dbg_addr == W - 1)
         m.d.comb += self.dbg_data.eq(Mux(dbg_last, gat_r.data & ~self.pad_word, gat_r.data))
 
+        def finish() -> None:
+            """The last summary is being written: update the free count and respond."""
+            with m.Switch(mode):
+                with m.Case(0):
+                    m.d.sync += free_count.eq(free_count - count)
+                    with m.If(op == GfaOp.ALLOC):
+                        respond(GfaStatus.OK, self.base + (rstart[:17] << self.log2gran)[:32])
+                    with m.Else():
+                        respond(GfaStatus.OK)
+                with m.Case(1):
+                    m.d.sync += free_count.eq(free_count + count)
+                    respond(GfaStatus.OK)
+                with m.Default():
+                    m.d.sync += free_count.eq(N)
+                    respond(GfaStatus.OK)
+
+        m.d.sync += word_q.eq(gat_r.data)
+        for j in range(4):
+            m.d.sync += [seg_q[j][k].eq(segs[j][k]) for k in range(3)]
+        m.d.sync += [l_pre.eq(comb_pre), l_suf.eq(comb_suf), l_max.eq(comb_max)]
+
         with m.FSM():
             with m.State("Idle"):
                 m.d.comb += [
@@ -612,6 +687,7 @@ class GranuleFrameAllocator(wiring.Component):
                     m.next = "Decode"
 
             with m.State("Decode"):
+                # raddr is 0 here: the root's children are read in case this is an ALLOC
                 m.d.sync += [
                     glog.eq(glog_next),
                     gmask.eq(Cat(*[i < glog_next for i in range(PW)])),
@@ -627,13 +703,8 @@ class GranuleFrameAllocator(wiring.Component):
                         with m.Elif(root_max < count):
                             respond(GfaStatus.NO_SPACE)
                         with m.Else():
-                            m.d.sync += [
-                                lvl.eq(T - 1),
-                                gaddr.eq(0),
-                                s0.eq(0),
-                                carry.eq(0),
-                            ]
-                            m.next = "SearchRead"
+                            m.d.sync += [lvl.eq(T - 1), gaddr.eq(0), s0.eq(0), carry.eq(0)]
+                            m.next = "SearchWait"
                     with m.Case(GfaOp.FREE, GfaOp.RESERVE):
                         with m.If(count == 0):
                             respond(GfaStatus.BAD_COUNT)
@@ -652,15 +723,19 @@ class GranuleFrameAllocator(wiring.Component):
                             gaddr.eq(0),
                             vb.eq(0),
                             vc.eq(0),
+                            vd.eq(0),
                             mode.eq(2),
                         ]
                         m.next = "UpdateWords"
                     with m.Default():
                         respond(GfaStatus.BAD_OP)
 
-            # -- the walk down the tree ---------------------------------------------------
+            # -- the walk down the tree: read, register, evaluate ---------------------------
             with m.State("SearchRead"):
                 m.d.comb += raddr.eq(gaddr)
+                m.next = "SearchWait"
+
+            with m.State("SearchWait"):
                 m.next = "SearchEval"
 
             with m.State("SearchEval"):
@@ -697,6 +772,9 @@ class GranuleFrameAllocator(wiring.Component):
 
             with m.State("WordRead"):
                 m.d.comb += gat_r.addr.eq(wsel)
+                m.next = "WordWait"
+
+            with m.State("WordWait"):
                 m.next = "WordEval"
 
             with m.State("WordEval"):
@@ -721,6 +799,7 @@ class GranuleFrameAllocator(wiring.Component):
                     gaddr.eq(found_p[5:]),
                     vb.eq(0),
                     vc.eq(0),
+                    vd.eq(0),
                     mode.eq(0),
                 ]
                 m.next = "UpdateWords"
@@ -741,31 +820,31 @@ class GranuleFrameAllocator(wiring.Component):
                     with m.If(bad):
                         respond(Mux(mode == 1, GfaStatus.NOT_IN_USE, GfaStatus.IN_USE))
                     with m.Else():
-                        m.d.sync += [gaddr.eq(rstart[5:]), vc.eq(0)]
+                        m.d.sync += [gaddr.eq(rstart[5:]), vc.eq(0), vd.eq(0)]
                         m.next = "UpdateWords"
 
-            # -- rewrite the words, then the summaries level by level ------------------------
+            # -- rewrite the words (B), summarise them (C: segments, D: word, write) ---------
             with m.State("UpdateWords"):
                 with m.If(gaddr <= rlast[5:]):
                     m.d.comb += gat_r.addr.eq(gaddr)
                     m.d.sync += [gaddr.eq(gaddr + 1), vb.eq(1), b_idx.eq(gaddr)]
                 with m.Else():
                     m.d.sync += vb.eq(0)
+                m.d.sync += [vc.eq(vb), c_idx.eq(b_idx), vd.eq(vc), d_idx.eq(c_idx)]
                 with m.If(vb):
                     m.d.comb += [gat_w.addr.eq(b_idx), gat_w.data.eq(new_word), gat_w.en.eq(1)]
-                    m.d.sync += [vc.eq(1), c_idx.eq(b_idx), c_word.eq(new_word)]
-                with m.Else():
-                    m.d.sync += vc.eq(0)
-                with m.If(vc):
+                    m.d.sync += c_word.eq(new_word)
+                with m.If(vd):
                     m.d.comb += [
                         wen.eq(1),
                         wlvl.eq(0),
-                        windex.eq(c_idx),
-                        w_pre.eq(c_pre),
-                        w_suf.eq(c_suf),
-                        w_max.eq(c_max),
+                        windex.eq(d_idx),
+                        w_pre.eq(d_pre),
+                        w_suf.eq(d_suf),
+                        w_max.eq(d_max),
                     ]
                 with m.If((gaddr > rlast[5:]) & ~vb & ~vc):
+                    # the last word summary is written in this cycle
                     m.d.sync += [
                         lvl.eq(0),
                         lo_node.eq(rstart[5 + LF :]),
@@ -774,25 +853,28 @@ class GranuleFrameAllocator(wiring.Component):
                     ]
                     m.next = "UpdateLevel"
 
+            # -- summaries, level by level: read the children (B), register (C), combine and
+            # register (D), write node of level lvl + 1 -------------------------------------
             with m.State("UpdateLevel"):
-                # Read the children (level lvl) of node gaddr of level lvl + 1; write it.
                 with m.If(gaddr <= hi_node):
                     m.d.comb += raddr.eq(gaddr)
                     m.d.sync += [gaddr.eq(gaddr + 1), vb.eq(1), b_idx.eq(gaddr)]
                 with m.Else():
                     m.d.sync += vb.eq(0)
-                with m.If(vb):
+                m.d.sync += [vc.eq(vb), c_idx.eq(b_idx), vd.eq(vc), d_idx.eq(c_idx)]
+                with m.If(vd):
                     m.d.comb += [
                         wen.eq(1),
                         wlvl.eq(lvl + 1),
-                        windex.eq(b_idx),
-                        w_pre.eq(comb_pre),
-                        w_suf.eq(comb_suf),
-                        w_max.eq(comb_max),
+                        windex.eq(d_idx),
+                        w_pre.eq(l_pre),
+                        w_suf.eq(l_suf),
+                        w_max.eq(l_max),
                     ]
-                with m.If((gaddr > hi_node) & ~vb):
+                with m.If((gaddr > hi_node) & ~vb & ~vc):
+                    # the level's last node is written in this cycle
                     with m.If(lvl == T - 1):
-                        m.next = "Finish"
+                        finish()
                     with m.Else():
                         m.d.sync += [
                             lvl.eq(lvl + 1),
@@ -800,19 +882,5 @@ class GranuleFrameAllocator(wiring.Component):
                             hi_node.eq(hi_node >> LF),
                             gaddr.eq(lo_node >> LF),
                         ]
-
-            with m.State("Finish"), m.Switch(mode):
-                with m.Case(0):
-                    m.d.sync += free_count.eq(free_count - count)
-                    with m.If(op == GfaOp.ALLOC):
-                        respond(GfaStatus.OK, self.base + (rstart[:17] << self.log2gran)[:32])
-                    with m.Else():
-                        respond(GfaStatus.OK)
-                with m.Case(1):
-                    m.d.sync += free_count.eq(free_count + count)
-                    respond(GfaStatus.OK)
-                with m.Default():
-                    m.d.sync += free_count.eq(N)
-                    respond(GfaStatus.OK)
 
         return m

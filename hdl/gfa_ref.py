@@ -329,6 +329,16 @@ def directed_requests(
             (ALLOC, min(n, 33), 0, 1 << k),
             (CLEAR, 0, 0, 0),
         ]
+    # aligned search that must back out of a word: granules 3..12 are free (a run of 10, too
+    # short for 6 at a multiple of 8), the answer is 40
+    if n >= 48:
+        reqs += [
+            (RESERVE, 3, at(0), 0),
+            (RESERVE, 27, at(13), 0),
+            (ALLOC, 6, 0, 8 * g),
+            (ALLOC, 2, 0, 4 * g),
+            (CLEAR, 0, 0, 0),
+        ]
     # errors, each leaving the map as it was (a few blocks are in use meanwhile)
     reqs += [(ALLOC, min(n, 7), 0, 0), (RESERVE, 1, at(n - 1), 0)]
     reqs += [

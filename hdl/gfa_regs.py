@@ -36,6 +36,9 @@ LARGEST hold the free granules and the longest free run after it. OPS, FAILS and
 every command, including those of a hardware client on the stream port. A command takes tens of
 cycles (see docs/gfa.md); a bus with a timeout shorter than the longest command should poll.
 
+After reset the allocator first clears its table (not counted in OPS); STATUS.BUSY is 1, and
+the accesses above stall, until that is done.
+
 The allocation table can be read word by word: write the word index to GAT_INDEX, then read
 GAT_DATA repeatedly; every read returns one word (1 = granule in use, granule k at bit k % 32
 of word k / 32) and advances GAT_INDEX by one.
@@ -123,9 +126,7 @@ GFA_REGMAP = RegisterMap(
         ),
         Register("OPS", 0x2C, "ro", (), "Commands completed since reset (wraps)."),
         Register("FAILS", 0x30, "ro", (), "Commands that ended with NO_SPACE since reset."),
-        Register(
-            "ERRORS", 0x34, "ro", (), "Commands refused with an error code since reset."
-        ),
+        Register("ERRORS", 0x34, "ro", (), "Commands refused with an error code since reset."),
         Register(
             "GAT_INDEX",
             0x38,

@@ -34,11 +34,12 @@ def _check(args: argparse.Namespace) -> str | None:
     from .gfa import GranuleFrameAllocator
 
     try:
-        GranuleFrameAllocator(
+        probe = GranuleFrameAllocator(
             granules=args.granules, log2gran=args.log2gran, base=args.base, fanout=args.fanout
         )
     except (TypeError, ValueError) as error:
         return str(error)
+    probe._MustUse__silence = True  # built only to validate the parameters
     return None
 
 

@@ -13,12 +13,15 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
-from .gfa import GfaRequest, GfaResponse, GfaStatus, GranuleFrameAllocator
+from .gfa import GfaOp, GfaRequest, GfaResponse, GfaStatus, GranuleFrameAllocator
 from .gfa_regs import GFA_ID, GFA_REGMAP, GFA_RESULT_NONE
 from .regmap import RegisterBank
 from .wishbone import WishboneSignature
 
 __all__ = ["GfaWishbone"]
+
+#: The first status code that is an error (not OK, not NO_SPACE).
+_BAD_COUNT = GFA_REGMAP["STATUS"].field("CODE").value_of("BAD_COUNT")
 
 
 class GfaWishbone(wiring.Component):
@@ -38,6 +41,9 @@ class GfaWishbone(wiring.Component):
       write followed by a RESULT read completes in the core's latency plus 4 cycles.
     - with ``streams=True`` a pending bus command has priority over the stream; both are
       served one request at a time (the core's own throughput).
+    - after reset the wrapper issues a CLEAR of its own (the core's table RAM is not reset):
+      BUSY, and the stream not ready, for the core's CLEAR latency (about ``words * 4 / 3``
+      cycles plus a few per tree level). It is not counted in OPS.
 
     Parameters
     ----------
@@ -120,7 +126,7 @@ class GfaWishbone(wiring.Component):
         count = Signal(17)
         addr = Signal(32)
         align = Signal(32)
-        op = Signal(3)
+        op = Signal(GfaOp, init=GfaOp.CLEAR)
         m.d.comb += [
             regs.count.r_data.eq(count),
             regs.addr.r_data.eq(addr),
@@ -134,7 +140,10 @@ class GfaWishbone(wiring.Component):
             m.d.sync += align.eq(regs.align.w_data)
 
         # -- command issue and arbitration ------------------------------------------------------
-        cmd_pending = Signal()  # CMD written, not yet accepted by the core
+        # The core's table RAM keeps its content over a reset while its registers do not, so
+        # the wrapper starts with a CLEAR of its own (not counted, BUSY meanwhile).
+        booting = Signal(init=1)
+        cmd_pending = Signal(init=1)  # CMD written (or the boot CLEAR), not yet accepted
         bus_inflight = Signal()  # accepted bus command whose response is not yet taken
         owner_bus = Signal()  # the request in the core came from the bus
         busy = Signal()
@@ -191,12 +200,14 @@ class GfaWishbone(wiring.Component):
             m.d.sync += [
                 free.eq(rsp.free_count),
                 largest.eq(rsp.largest_run),
-                ops.eq(ops + 1),
+                booting.eq(0),
             ]
-            with m.If(rsp.status == GfaStatus.NO_SPACE):
-                m.d.sync += fails.eq(fails + 1)
-            with m.If(rsp.status.as_value() >= GfaStatus.BAD_COUNT.value):
-                m.d.sync += errors.eq(errors + 1)
+            with m.If(~booting):
+                m.d.sync += ops.eq(ops + 1)
+                with m.If(rsp.status == GfaStatus.NO_SPACE):
+                    m.d.sync += fails.eq(fails + 1)
+                with m.If(rsp.status.as_value() >= _BAD_COUNT):
+                    m.d.sync += errors.eq(errors + 1)
             with m.If(owner_bus):
                 m.d.sync += [
                     code.eq(rsp.status),
@@ -209,7 +220,7 @@ class GfaWishbone(wiring.Component):
         m.d.comb += [
             regs.status.r_data[status.field("BUSY").lsb].eq(busy),
             regs.status.r_data[status.field("FAIL").lsb].eq(code == GfaStatus.NO_SPACE),
-            regs.status.r_data[status.field("ERROR").lsb].eq(code_v >= GfaStatus.BAD_COUNT.value),
+            regs.status.r_data[status.field("ERROR").lsb].eq(code_v >= _BAD_COUNT),
             regs.status.r_data[status.field("CODE").lsb :][:4].eq(code_v),
             regs.result.r_data.eq(result),
             regs.free.r_data.eq(free),

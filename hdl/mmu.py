@@ -50,7 +50,7 @@ MIN_ENTRIES = 4
 MAX_ENTRIES = 64
 
 
-class Access(enum.Enum, shape=2):
+class Access(enum.Enum, shape=2):  # type: ignore[call-arg]
     """Access type of a translation request (same values as ``mmaccel.sw.vm.Access``)."""
 
     LOAD = 0
@@ -58,14 +58,14 @@ class Access(enum.Enum, shape=2):
     FETCH = 2
 
 
-class Priv(enum.Enum, shape=1):
+class Priv(enum.Enum, shape=1):  # type: ignore[call-arg]
     """Privilege of a translation request (same values as ``mmaccel.sw.vm.Priv``)."""
 
     U = 0
     S = 1
 
 
-class FaultCause(enum.Enum, shape=4):
+class FaultCause(enum.Enum, shape=4):  # type: ignore[call-arg]
     """RISC-V mcause value of a translation fault (same values as ``mmaccel.sw.vm.FaultCause``)."""
 
     INSTRUCTION_ACCESS_FAULT = 1
@@ -83,101 +83,112 @@ def fault_cause(access: Access | int, *, page: bool) -> FaultCause:
     return FaultCause.__members__[f"{prefix}_{'PAGE' if page else 'ACCESS'}_FAULT"]
 
 
-class TranslationRequest(data.Struct):
-    """One translation: the virtual address, the access type, the privilege, SUM and MXR."""
-
-    va: unsigned(32)
-    access: Access
-    priv: Priv
-    sum: unsigned(1)
-    mxr: unsigned(1)
-
-
-class TranslationResponse(data.Struct):
-    """The answer to one :class:`TranslationRequest`: a physical address or a fault cause.
-
-    ``pa`` is meaningful when ``fault`` is 0; when it is 1, ``cause`` holds a
-    :class:`FaultCause` value and ``pa`` is 0 (``cause`` is 0 when there is no fault).
-    """
-
-    pa: unsigned(34)
-    fault: unsigned(1)
-    cause: unsigned(4)
+#: One translation: the virtual address, the access type, the privilege, SUM and MXR.
+TranslationRequest = data.StructLayout(
+    {
+        "va": unsigned(32),
+        "access": Access,
+        "priv": Priv,
+        "sum": unsigned(1),
+        "mxr": unsigned(1),
+    }
+)
 
 
-class FlushCommand(data.Struct):
-    """sfence.vma's operands: ``use_va`` / ``use_asid`` say whether rs1 / rs2 were given.
-
-    ==========  ============  ===============================================================
-    use_va      use_asid      entries invalidated
-    ==========  ============  ===============================================================
-    0           0             all
-    0           1             the non-global entries of ``asid``
-    1           0             the entries mapping ``va``, in every ASID, global ones too
-    1           1             the non-global entries of ``asid`` mapping ``va``
-    ==========  ============  ===============================================================
-    """
-
-    va: unsigned(32)
-    asid: unsigned(9)
-    use_va: unsigned(1)
-    use_asid: unsigned(1)
+#: The answer to one ``TranslationRequest``: a physical address or a fault cause.
+#:
+#: ``pa`` is meaningful when ``fault`` is 0; when it is 1, ``cause`` holds a
+#: :class:`FaultCause` value and ``pa`` is 0 (``cause`` is 0 when there is no fault).
+TranslationResponse = data.StructLayout(
+    {
+        "pa": unsigned(34),
+        "fault": unsigned(1),
+        "cause": unsigned(4),
+    }
+)
 
 
-class Satp(data.Struct):
-    """The Sv32 satp register: root page-table PPN, ASID, MODE (1 = Sv32, 0 = bare)."""
-
-    ppn: unsigned(22)
-    asid: unsigned(9)
-    mode: unsigned(1)
-
-
-class Pte(data.Struct):
-    """An Sv32 page-table entry."""
-
-    v: unsigned(1)
-    r: unsigned(1)
-    w: unsigned(1)
-    x: unsigned(1)
-    u: unsigned(1)
-    g: unsigned(1)
-    a: unsigned(1)
-    d: unsigned(1)
-    rsw: unsigned(2)
-    ppn0: unsigned(10)
-    ppn1: unsigned(12)
+#: sfence.vma's operands: ``use_va`` / ``use_asid`` say whether rs1 / rs2 were given.
+#:
+#: ==========  ============  ===============================================================
+#: use_va      use_asid      entries invalidated
+#: ==========  ============  ===============================================================
+#: 0           0             all
+#: 0           1             the non-global entries of ``asid``
+#: 1           0             the entries mapping ``va``, in every ASID, global ones too
+#: 1           1             the non-global entries of ``asid`` mapping ``va``
+#: ==========  ============  ===============================================================
+FlushCommand = data.StructLayout(
+    {
+        "va": unsigned(32),
+        "asid": unsigned(9),
+        "use_va": unsigned(1),
+        "use_asid": unsigned(1),
+    }
+)
 
 
-class TlbEntry(data.Struct):
-    """One TLB entry: the tag (VPN, ASID, global, size) and the leaf's PPN and permissions.
-
-    For a megapage (``mega`` = 1) ``vpn0`` is ignored and only ``ppn``'s top 12 bits are used.
-    """
-
-    valid: unsigned(1)
-    vpn0: unsigned(10)
-    vpn1: unsigned(10)
-    mega: unsigned(1)
-    asid: unsigned(9)
-    g: unsigned(1)
-    ppn: unsigned(22)
-    r: unsigned(1)
-    w: unsigned(1)
-    x: unsigned(1)
-    u: unsigned(1)
-    a: unsigned(1)
-    d: unsigned(1)
+#: The Sv32 satp register: root page-table PPN, ASID, MODE (1 = Sv32, 0 = bare).
+Satp = data.StructLayout(
+    {
+        "ppn": unsigned(22),
+        "asid": unsigned(9),
+        "mode": unsigned(1),
+    }
+)
 
 
-class WalkResult(data.Struct):
-    """What the walker found: the leaf PTE, whether it is a megapage, and any fault."""
+#: An Sv32 page-table entry.
+Pte = data.StructLayout(
+    {
+        "v": unsigned(1),
+        "r": unsigned(1),
+        "w": unsigned(1),
+        "x": unsigned(1),
+        "u": unsigned(1),
+        "g": unsigned(1),
+        "a": unsigned(1),
+        "d": unsigned(1),
+        "rsw": unsigned(2),
+        "ppn0": unsigned(10),
+        "ppn1": unsigned(12),
+    }
+)
 
-    pte: Pte
-    mega: unsigned(1)
-    #: the PTE read ended with a bus error
-    access_fault: unsigned(1)
-    #: invalid, reserved, non-leaf at level 0, misaligned megapage, or A = 0
-    page_fault: unsigned(1)
+
+#: One TLB entry: the tag (VPN, ASID, global, size) and the leaf's PPN and permissions.
+#:
+#: For a megapage (``mega`` = 1) ``vpn0`` is ignored and only ``ppn``'s top 12 bits are used.
+TlbEntry = data.StructLayout(
+    {
+        "valid": unsigned(1),
+        "vpn0": unsigned(10),
+        "vpn1": unsigned(10),
+        "mega": unsigned(1),
+        "asid": unsigned(9),
+        "g": unsigned(1),
+        "ppn": unsigned(22),
+        "r": unsigned(1),
+        "w": unsigned(1),
+        "x": unsigned(1),
+        "u": unsigned(1),
+        "a": unsigned(1),
+        "d": unsigned(1),
+    }
+)
+
+
+#: What the walker found: the leaf PTE, whether it is a megapage, and any fault.
+WalkResult = data.StructLayout(
+    {
+        "pte": Pte,
+        "mega": unsigned(1),
+        # the PTE read ended with a bus error
+        "access_fault": unsigned(1),
+        # invalid, reserved, non-leaf at level 0, misaligned megapage, or A = 0
+        "page_fault": unsigned(1),
+    }
+)
 
 
 def _check_entries(entries: object) -> int:
@@ -240,7 +251,7 @@ class Tlb(wiring.Component):
         else the lowest entry not recently used. Ignored in a cycle with ``flush``.
     fill_entry : In(TlbEntry)
     flush : In(1)
-        Apply ``flush_cmd`` at the clock edge (see :class:`FlushCommand`).
+        Apply ``flush_cmd`` at the clock edge (see ``FlushCommand``).
     flush_cmd : In(FlushCommand)
     valid : Out(entries)
         Valid bit of every entry (for tests and status).
@@ -368,15 +379,20 @@ class PageTableWalker(wiring.Component):
     (levels x (k + 1)) - 1 cycles from ``start``; throughput one walk at a time.
     """
 
-    start: In(1)
-    vpn: In(20)
-    root_ppn: In(22)
-    restart: In(1)
-    done: Out(1)
-    result: Out(WalkResult)
-    busy: Out(1)
-    walk_started: Out(1)
-    bus: Out(WishboneSignature(32))
+    def __init__(self) -> None:
+        super().__init__(
+            {
+                "start": In(1),
+                "vpn": In(20),
+                "root_ppn": In(22),
+                "restart": In(1),
+                "done": Out(1),
+                "result": Out(WalkResult),
+                "busy": Out(1),
+                "walk_started": Out(1),
+                "bus": Out(WishboneSignature(32)),
+            }
+        )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -465,7 +481,7 @@ class Mmu(wiring.Component):
         Set the four counters to 0.
     hits, misses, walks, faults : Out(32)
         Lookups that hit, lookups that missed, PTE walks started (a flush restart counts as a
-        new walk), answers that were faults.
+        new walk), answers that were faults; each counts one cycle after its event.
     tlb_valid : Out(entries)
         Valid bits of the TLB entries.
 
@@ -634,16 +650,20 @@ class Mmu(wiring.Component):
             self.resp.payload.pa.eq(Mux(fault, 0, pa)),
         ]
 
-        # Counters.
-        counters = [
-            (self.hits, accept & ~bare & lookup_hit),
-            (self.misses, accept & ~bare & ~lookup_hit),
-            (self.walks, ptw.walk_started),
-            (self.faults, self.resp.valid & self.resp.ready & fault),
-        ]
-        for counter, event in counters:
+        # Counters: the events are registered first (off the lookup and permission paths), so
+        # a counter moves one cycle after its event.
+        events = Signal(4)
+        m.d.sync += events.eq(
+            Cat(
+                accept & ~bare & lookup_hit,
+                accept & ~bare & ~lookup_hit,
+                ptw.walk_started,
+                self.resp.valid & self.resp.ready & fault,
+            )
+        )
+        for i, counter in enumerate((self.hits, self.misses, self.walks, self.faults)):
             with m.If(self.clear_counters):
                 m.d.sync += counter.eq(0)
-            with m.Elif(event):
+            with m.Elif(events[i]):
                 m.d.sync += counter.eq(counter + 1)
         return m

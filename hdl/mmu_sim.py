@@ -24,14 +24,17 @@ from typing import Any
 from amaranth.sim import Simulator
 from mmaccel.sw.errors import AccessFault, PageFault
 from mmaccel.sw.memory import PhysicalMemory
-from mmaccel.sw.sv32 import Access, Priv, translate_sv32
+from mmaccel.sw.sv32 import Access, Priv, satp_value, translate_sv32
 
 from .mmu import MAX_ENTRIES, MIN_ENTRIES, FlushCommand, Mmu, TranslationRequest
 
 __all__ = [
+    "BROKEN_ASID",
+    "Flush",
     "MmuSimDriver",
     "Request",
     "Response",
+    "Workload",
     "bench_mmu",
     "configure_bench",
     "configure_sim",
@@ -307,6 +310,10 @@ class Flush:
     asid: int | None = None
 
 
+#: The ASID of :class:`Workload`'s address space whose root table is outside memory.
+BROKEN_ASID = 511
+
+
 class Workload:
     """Page tables built by the model, a stream of accesses with locality, and remaps.
 
@@ -324,9 +331,12 @@ class Workload:
         Everything is derived from it.
     processes : int
         User address spaces, 1..8.
+    broken : bool
+        Sometimes switch to :data:`BROKEN_ASID`, whose root table lies beyond memory (every
+        walk is an access fault).
     """
 
-    def __init__(self, seed: int = 1, processes: int = 4) -> None:
+    def __init__(self, seed: int = 1, processes: int = 4, *, broken: bool = True) -> None:
         from mmaccel.sw.gran import PageAllocator
         from mmaccel.sw.shm import IPC_CREAT, SharedMemory
         from mmaccel.sw.sv32 import PteFlags as F
@@ -335,6 +345,7 @@ class Workload:
         if not 1 <= processes <= 8:
             raise ValueError(f"processes must be in 1..8, not {processes}")
         self.rng = random.Random(seed)
+        self.broken = broken
         self.memory = PhysicalMemory(4 << 20)
         self.pages = PageAllocator(1 << 20, 3 << 20, 12)
         self.kernel = Kernel(self.memory, self.pages, asid=0)
@@ -364,11 +375,19 @@ class Workload:
         return p
 
     def satp(self, asid: int | None = None) -> int:
-        """satp of ``asid`` (the current address space by default)."""
+        """satp of ``asid`` (the current address space by default).
+
+        ASID :data:`BROKEN_ASID` has its root table beyond the end of memory: every walk ends
+        with a bus error (an access fault).
+        """
         a = self.current if asid is None else asid
+        if a == BROKEN_ASID:
+            return satp_value(BROKEN_ASID, (1 << 22) - 1)
         return int(self.kernel.space.satp if a == 0 else self.procs[a].address_space.satp)
 
     def _mapped(self, asid: int) -> list[int]:
+        if asid == BROKEN_ASID:  # user range only: kernel VAs are global, cached from others
+            return [0x1000_0000, 0x0040_0000, 0x8000_0000]
         space = self.kernel.space if asid == 0 else self.procs[asid].address_space
         vas = [m.va for m in space.mappings()]
         if asid:
@@ -377,10 +396,25 @@ class Workload:
 
     def switch(self) -> int:
         """Pick another current address space (sometimes the kernel's); return its ASID."""
-        self.current = self.rng.choice([0, *self.procs])
+        choices = [0, *self.procs]
+        if self.broken and self.rng.random() < 0.2:
+            choices.append(BROKEN_ASID)
+        self.current = self.rng.choice(choices)
         pages = self._mapped(self.current)
         self.working = [self.rng.choice(pages) for _ in range(6)]
         return self.current
+
+    def mutate(self) -> list[Flush]:
+        """Change some mappings through the model; return the flushes that make them visible.
+
+        The working set then drops the pages that are no longer mapped (a program touches
+        what it has mapped).
+        """
+        flushes = self._mutate()
+        pages = self._mapped(self.current)
+        live = set(pages)
+        self.working = [va if va in live else self.rng.choice(pages) for va in self.working]
+        return flushes
 
     def batch(self, n: int) -> list[Request]:
         """``n`` accesses in the current address space."""
@@ -396,7 +430,8 @@ class Workload:
             elif r < 0.95:
                 va = rng.choice(pages) + rng.randrange(4096)
             else:
-                va = rng.randrange(1 << 32)
+                # anywhere (in a space without the kernel's globals: below the kernel range)
+                va = rng.randrange(0xC000_0000 if self.current == BROKEN_ASID else 1 << 32)
             out.append(
                 Request(
                     va,
@@ -408,8 +443,7 @@ class Workload:
             )
         return out
 
-    def mutate(self) -> list[Flush]:
-        """Change some mappings through the model; return the flushes that make them visible."""
+    def _mutate(self) -> list[Flush]:
         from mmaccel.sw.vm import MAP_ANONYMOUS, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE
 
         rng = self.rng
@@ -468,7 +502,7 @@ def bench_mmu(
     to answer), ``hit_rate``, ``lookups_per_cycle`` (a burst of hits), ``pte_reads``,
     ``flushes``.
     """
-    wl = Workload(seed)
+    wl = Workload(seed, broken=False)
     dut = Mmu(entries)
     figures: dict[str, Any] = {}
     answers: list[Answer] = []
@@ -495,7 +529,18 @@ def bench_mmu(
             answers.extend(got)
             done += len(reqs)
         # throughput: the same page again and again
-        hot = [Request(answers[-1].request.va & ~0xFFF | (i * 4 & 0xFFF)) for i in range(64)]
+        good = [a.request for a in answers[-50:] if a.response.cause is None] or [Request(0)]
+        drv.set_satp(ctx, satp if good[-1].va else 0)
+        hot = [
+            Request(
+                good[-1].va & ~0xFFF | (i * 4 & 0xFFF),
+                good[-1].access,
+                good[-1].priv,
+                good[-1].sum,
+                good[-1].mxr,
+            )
+            for i in range(64)
+        ]
         burst = (await drv.translate(ctx, hot))[1:]
         figures["lookups_per_cycle"] = round(
             len(burst) / (burst[-1].accepted - burst[0].accepted + 1), 3

@@ -214,10 +214,12 @@ class Register:
 
     @property
     def readable(self) -> bool:
+        """The bus may read it ("rw", "ro")."""
         return self.access in ("rw", "ro")
 
     @property
     def writable(self) -> bool:
+        """The bus may write it ("rw", "wo")."""
         return self.access in ("rw", "wo")
 
     @property
@@ -471,6 +473,7 @@ class RegisterPortSignature(wiring.Signature):
 
     @property
     def access(self) -> Access:
+        """The register's access mode."""
         return self._access
 
     def __eq__(self, other: object) -> bool:
@@ -531,6 +534,7 @@ class RegisterBank(wiring.Component):
 
     @property
     def regmap(self) -> RegisterMap:
+        """The map this bank decodes."""
         return self._regmap
 
     def elaborate(self, platform: Any) -> Module:

@@ -5,16 +5,15 @@ costs per operation stay about the same, which shows that allocation and free ar
 number of live objects. ``bench_iob`` measures a packet workload on the I/O buffer pool.
 Both are seeded and deterministic in the work they do.
 
-Times are the benchmark thread's CPU time (``time.thread_time``), not wall-clock time: the
-machine is shared, and a model benchmark measures the model, not the other processes. Each
-measurement stops after ``seconds`` of CPU time or four times that of wall-clock time.
+Both time their work with :func:`mmaccel.sw.bench.timed`: the benchmark thread's CPU time,
+``seconds`` of it or four times that of wall-clock time, whichever ends first.
 """
 
 from __future__ import annotations
 
 import random
-import time
 
+from .bench import Figures, timed
 from .btpage import BtPages
 from .gran import PageAllocator
 from .iob import IobPool
@@ -22,12 +21,6 @@ from .memory import PhysicalMemory
 from .slab import SlabHeap
 
 __all__ = ["bench_iob", "bench_slab", "slab_churn"]
-
-Figures = dict[str, float | int | str]
-
-
-def _until(seconds: float) -> tuple[float, float]:
-    return time.thread_time(), time.perf_counter() + 4 * seconds
 
 
 def slab_churn(live: int, seconds: float, seed: int = 3) -> tuple[float, SlabHeap]:
@@ -48,19 +41,17 @@ def slab_churn(live: int, seconds: float, seed: int = 3) -> tuple[float, SlabHea
     picks = [rng.randrange(live) for _ in range(4096)]
     kmalloc = heap.kmalloc
     kfree = heap.kfree
-    ops = 0
-    start, wall_end = _until(seconds)
-    while True:
+
+    def batch() -> int:
         for k in range(4096):
             i = picks[k]
             kfree(blocks[i])
             p = kmalloc(sizes[k])
             assert p is not None
             blocks[i] = p
-        ops += 2 * 4096
-        elapsed = time.thread_time() - start
-        if elapsed >= seconds or time.perf_counter() >= wall_end:
-            break
+        return 2 * 4096
+
+    ops, elapsed = timed(batch, seconds)
     return elapsed * 1e9 / ops, heap
 
 
@@ -87,9 +78,8 @@ def bench_iob(seconds: float = 1.0, seed: int = 4) -> Figures:
     mem = PhysicalMemory(1 << 16)
     pool = IobPool(mem, 0, 64, 196, throttle=8)
     payloads = [rng.randbytes(rng.randint(1, 600)) for _ in range(256)]
-    packets = 0
-    start, wall_end = _until(seconds)
-    while True:
+
+    def batch() -> int:
         for data in payloads:
             iob = pool.tryalloc()
             assert iob is not None
@@ -97,10 +87,9 @@ def bench_iob(seconds: float = 1.0, seed: int = 4) -> Figures:
             if pool.copyout(iob, len(data)) != data:
                 raise AssertionError("iob bench: data read back differs")
             pool.free_chain(iob)
-        packets += len(payloads)
-        elapsed = time.thread_time() - start
-        if elapsed >= seconds or time.perf_counter() >= wall_end:
-            break
+        return len(payloads)
+
+    packets, elapsed = timed(batch, seconds)
     pool.check()
     return {
         "iob_ops_per_s": round(4 * packets / elapsed),

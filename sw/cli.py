@@ -93,6 +93,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "mmaccel.hdl.cli_regmap:configure_mmu",
         "MMU registers: --c-header (default) or --markdown",
     ),
+    (
+        ("formal",),
+        "mmaccel.hdl.formal.cli:configure_cli",
+        "SymbiYosys proofs of the allocator's and the MMU's safety properties (table or JSON)",
+    ),
 ]
 
 #: Help for the command groups.

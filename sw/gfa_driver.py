@@ -357,30 +357,37 @@ class AsyncGfaRegisterDriver:
         return await _run_async(proto, self._read32, self._write32)
 
     async def config(self) -> GfaConfig:
+        """See :meth:`GfaRegisterDriver.config`."""
         result = await self._run(_p_config())
         assert isinstance(result, GfaConfig)
         return result
 
     async def alloc(self, count: int, align: int = 0) -> int | None:
+        """See :meth:`GfaRegisterDriver.alloc`."""
         result = await self._run(_p_alloc(count, align, self.wait))
         assert result is None or isinstance(result, int)
         return result
 
     async def free(self, addr: int, count: int) -> None:
+        """See :meth:`GfaRegisterDriver.free`."""
         await self._run(_p_range("FREE", addr, count, self.wait))
 
     async def reserve(self, addr: int, count: int) -> None:
+        """See :meth:`GfaRegisterDriver.reserve`."""
         await self._run(_p_range("RESERVE", addr, count, self.wait))
 
     async def info(self) -> GranInfo:
+        """See :meth:`GfaRegisterDriver.info`."""
         result = await self._run(_p_info(self.wait))
         assert isinstance(result, GranInfo)
         return result
 
     async def clear(self) -> None:
+        """See :meth:`GfaRegisterDriver.clear`."""
         await self._run(_p_clear(self.wait))
 
     async def table(self, words: int | None = None) -> list[int]:
+        """See :meth:`GfaRegisterDriver.table`."""
         if words is None:
             words = ((await self.config()).granules + 31) // 32
         result = await self._run(_p_table(words))
@@ -388,6 +395,7 @@ class AsyncGfaRegisterDriver:
         return result
 
     async def counters(self) -> GfaCounters:
+        """See :meth:`GfaRegisterDriver.counters`."""
         result = await self._run(_p_counters())
         assert isinstance(result, GfaCounters)
         return result

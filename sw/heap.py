@@ -665,8 +665,9 @@ class Heap:
         alignsize = self._chunk_size(allocsize)
         if alignsize is None:
             return None
-        # Validate what the split will touch before malloc changes anything: the chunk malloc
-        # picks is validated by malloc itself; shrinking touches the chunk after it.
+        # _malloc_chunk validates the chunk it takes and the header after it; everything the
+        # split and the shrink below touch is one of those or was written by _malloc_chunk,
+        # so nothing can fail half way.
         raw = self._malloc_chunk(alignsize)
         if raw is None:
             return None

@@ -6,9 +6,11 @@ over its own region. :class:`UserKernelHeaps` builds both from a :class:`HeapsCo
 :class:`~mmaccel.sw.PhysicalMemory`. As ``mm_initialize`` does, each heap's control block (the
 free-list bucket heads) is written at the start of its region and the heap proper follows it.
 
-The module-level functions (``malloc``, ``free``, ..., ``kmm_malloc``, ``kmm_free``, ...) act on
-the *current* heaps, set with :func:`set_current_heaps` or a ``with heaps:`` block, the way C
-code calls them without naming a heap.
+The same calls exist as methods of :class:`HeapCalls`, the base of :class:`UserKernelHeaps` and
+of :class:`~mmaccel.sw.system.MemorySystem`. The module-level functions (``malloc``, ``free``,
+..., ``kmm_malloc``, ``kmm_free``, ...) call them on the *current* heaps, set with
+:func:`set_current_heaps` or a ``with heaps:`` block, the way C code calls them without naming a
+heap.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .heap import Heap, MallInfo
 from .memory import PhysicalMemory
 
 __all__ = [
+    "HeapCalls",
     "HeapsConfig",
     "UserKernelHeaps",
     "calloc",
@@ -104,7 +107,97 @@ class HeapsConfig:
         return max(self.user_start + self.user_size, self.kernel_start + self.kernel_size)
 
 
-class UserKernelHeaps:
+class HeapCalls:
+    """NuttX's heap calls on two heaps: ``malloc`` & co on :attr:`umm`, ``kmm_*`` on :attr:`kmm`.
+
+    The one definition of the call set, shared by :class:`UserKernelHeaps` and
+    :class:`~mmaccel.sw.system.MemorySystem`; a subclass provides the two heaps. Each call is
+    the :class:`~mmaccel.sw.Heap` method of the same name (without ``kmm_``) on its heap, and
+    raises what that method raises.
+    """
+
+    __slots__ = ()
+
+    @property
+    def umm(self) -> Heap:
+        """The user heap (``malloc``, ``free``, ...)."""
+        raise NotImplementedError
+
+    @property
+    def kmm(self) -> Heap:
+        """The kernel heap (``kmm_malloc``, ``kmm_free``, ...)."""
+        raise NotImplementedError
+
+    # -- the user heap --------------------------------------------------------------------------
+
+    def malloc(self, n: int) -> int | None:
+        """malloc from the user heap (see :meth:`Heap.malloc`)."""
+        return self.umm.malloc(n)
+
+    def zalloc(self, n: int) -> int | None:
+        """zalloc from the user heap."""
+        return self.umm.zalloc(n)
+
+    def calloc(self, n: int, m: int) -> int | None:
+        """calloc from the user heap."""
+        return self.umm.calloc(n, m)
+
+    def memalign(self, alignment: int, n: int) -> int | None:
+        """memalign from the user heap."""
+        return self.umm.memalign(alignment, n)
+
+    def realloc(self, mem: int | None, n: int) -> int | None:
+        """realloc in the user heap."""
+        return self.umm.realloc(mem, n)
+
+    def free(self, mem: int | None) -> None:
+        """free to the user heap."""
+        self.umm.free(mem)
+
+    def malloc_size(self, mem: int | None) -> int:
+        """malloc_size of a user-heap block."""
+        return self.umm.malloc_size(mem)
+
+    def mallinfo(self) -> MallInfo:
+        """mallinfo of the user heap."""
+        return self.umm.mallinfo()
+
+    # -- the kernel heap ------------------------------------------------------------------------
+
+    def kmm_malloc(self, n: int) -> int | None:
+        """kmm_malloc from the kernel heap."""
+        return self.kmm.malloc(n)
+
+    def kmm_zalloc(self, n: int) -> int | None:
+        """kmm_zalloc from the kernel heap."""
+        return self.kmm.zalloc(n)
+
+    def kmm_calloc(self, n: int, m: int) -> int | None:
+        """kmm_calloc from the kernel heap."""
+        return self.kmm.calloc(n, m)
+
+    def kmm_memalign(self, alignment: int, n: int) -> int | None:
+        """kmm_memalign from the kernel heap."""
+        return self.kmm.memalign(alignment, n)
+
+    def kmm_realloc(self, mem: int | None, n: int) -> int | None:
+        """kmm_realloc in the kernel heap."""
+        return self.kmm.realloc(mem, n)
+
+    def kmm_free(self, mem: int | None) -> None:
+        """kmm_free to the kernel heap."""
+        self.kmm.free(mem)
+
+    def kmm_malloc_size(self, mem: int | None) -> int:
+        """kmm_malloc_size of a kernel-heap block."""
+        return self.kmm.malloc_size(mem)
+
+    def kmm_mallinfo(self) -> MallInfo:
+        """kmm_mallinfo of the kernel heap."""
+        return self.kmm.mallinfo()
+
+
+class UserKernelHeaps(HeapCalls):
     """The user heap (umm) and the kernel heap (kmm) of a NuttX build, in one memory.
 
     Parameters
@@ -119,7 +212,8 @@ class UserKernelHeaps:
     Attributes
     ----------
     user, kernel : Heap
-        The two heaps.
+        The two heaps (also named :attr:`umm` and :attr:`kmm`, NuttX's names); the calls of
+        :class:`HeapCalls` (``heaps.malloc(n)``, ``heaps.kmm_free(p)``, ...) act on them.
 
     Raises
     ------
@@ -162,7 +256,7 @@ class UserKernelHeaps:
         heap_start = ctl + span
         if heap_start >= start + size:
             raise InvalidArgument(
-                f"heap [{start:#x}, +{size:#x}) is too small for its {span}-byte control block"
+                f"{name} [{start:#x}, +{size:#x}) is too small for its {span}-byte control block"
             )
         return Heap(
             self.memory,
@@ -174,6 +268,16 @@ class UserKernelHeaps:
             nodelist=ctl,
             name=name,
         )
+
+    @property
+    def umm(self) -> Heap:
+        """The user heap (:attr:`user`)."""
+        return self.user
+
+    @property
+    def kmm(self) -> Heap:
+        """The kernel heap (:attr:`kernel`)."""
+        return self.kernel
 
     def __repr__(self) -> str:
         return f"UserKernelHeaps(user={self.user!r}, kernel={self.kernel!r})"
@@ -224,55 +328,47 @@ def current_heaps() -> UserKernelHeaps:
     return _state.current
 
 
-def _umm() -> Heap:
-    return current_heaps().user
-
-
-def _kmm() -> Heap:
-    return current_heaps().kernel
-
-
 # -- the user heap (malloc & co) ----------------------------------------------------------------
 
 
 def malloc(n: int) -> int | None:
     """malloc on the current user heap (see :meth:`Heap.malloc`)."""
-    return _umm().malloc(n)
+    return current_heaps().malloc(n)
 
 
 def zalloc(n: int) -> int | None:
     """zalloc on the current user heap."""
-    return _umm().zalloc(n)
+    return current_heaps().zalloc(n)
 
 
 def calloc(n: int, m: int) -> int | None:
     """calloc on the current user heap."""
-    return _umm().calloc(n, m)
+    return current_heaps().calloc(n, m)
 
 
 def memalign(alignment: int, n: int) -> int | None:
     """memalign on the current user heap."""
-    return _umm().memalign(alignment, n)
+    return current_heaps().memalign(alignment, n)
 
 
 def realloc(mem: int | None, n: int) -> int | None:
     """realloc on the current user heap."""
-    return _umm().realloc(mem, n)
+    return current_heaps().realloc(mem, n)
 
 
 def free(mem: int | None) -> None:
     """free on the current user heap."""
-    _umm().free(mem)
+    current_heaps().free(mem)
 
 
 def malloc_size(mem: int | None) -> int:
     """malloc_size on the current user heap."""
-    return _umm().malloc_size(mem)
+    return current_heaps().malloc_size(mem)
 
 
 def mallinfo() -> MallInfo:
     """mallinfo of the current user heap."""
-    return _umm().mallinfo()
+    return current_heaps().mallinfo()
 
 
 # -- the kernel heap (kmm_*) --------------------------------------------------------------------
@@ -280,39 +376,39 @@ def mallinfo() -> MallInfo:
 
 def kmm_malloc(n: int) -> int | None:
     """kmm_malloc on the current kernel heap."""
-    return _kmm().malloc(n)
+    return current_heaps().kmm_malloc(n)
 
 
 def kmm_zalloc(n: int) -> int | None:
     """kmm_zalloc on the current kernel heap."""
-    return _kmm().zalloc(n)
+    return current_heaps().kmm_zalloc(n)
 
 
 def kmm_calloc(n: int, m: int) -> int | None:
     """kmm_calloc on the current kernel heap."""
-    return _kmm().calloc(n, m)
+    return current_heaps().kmm_calloc(n, m)
 
 
 def kmm_memalign(alignment: int, n: int) -> int | None:
     """kmm_memalign on the current kernel heap."""
-    return _kmm().memalign(alignment, n)
+    return current_heaps().kmm_memalign(alignment, n)
 
 
 def kmm_realloc(mem: int | None, n: int) -> int | None:
     """kmm_realloc on the current kernel heap."""
-    return _kmm().realloc(mem, n)
+    return current_heaps().kmm_realloc(mem, n)
 
 
 def kmm_free(mem: int | None) -> None:
     """kmm_free on the current kernel heap."""
-    _kmm().free(mem)
+    current_heaps().kmm_free(mem)
 
 
 def kmm_malloc_size(mem: int | None) -> int:
     """kmm_malloc_size on the current kernel heap."""
-    return _kmm().malloc_size(mem)
+    return current_heaps().kmm_malloc_size(mem)
 
 
 def kmm_mallinfo() -> MallInfo:
     """kmm_mallinfo of the current kernel heap."""
-    return _kmm().mallinfo()
+    return current_heaps().kmm_mallinfo()

@@ -50,7 +50,8 @@ from typing import Any
 from .btpage import BT_PAGE_SIZE, BtPageInfo, BtPages
 from .errors import InvalidArgument, RegionConflict
 from .gran import PageAllocator
-from .heap import Heap, MallInfo
+from .heap import Heap
+from .heaps import HeapCalls, HeapsConfig, UserKernelHeaps
 from .iob import IOB_HEADER, IobPool
 from .memory import PhysicalMemory
 from .slab import SlabHeap
@@ -149,6 +150,16 @@ class MemoryConfig:
 
     def __post_init__(self) -> None:
         self.validate()
+
+    def heaps_config(self) -> HeapsConfig:
+        """The user and kernel heaps of this configuration, for :class:`UserKernelHeaps`."""
+        return HeapsConfig(
+            user_start=self.user_heap.start,
+            user_size=self.user_heap.size,
+            kernel_start=self.kernel_heap.start,
+            kernel_size=self.kernel_heap.size,
+            pointer_size=self.pointer_size,
+        )
 
     def regions(self) -> list[tuple[str, MemoryRegion]]:
         """Every configured region with its name."""
@@ -299,8 +310,11 @@ class PoolStats:
     detail: str
 
 
-class MemorySystem:
+class MemorySystem(HeapCalls):
     """Every allocator of the model over one physical memory, built from a configuration.
+
+    NuttX's heap calls (``malloc``, ``free``, ..., ``kmm_malloc``, ``kmm_free``, ...) are those
+    of :class:`~mmaccel.sw.heaps.HeapCalls`, on the heaps of :attr:`heaps`.
 
     Parameters
     ----------
@@ -310,8 +324,11 @@ class MemorySystem:
     Attributes
     ----------
     memory : PhysicalMemory
+    heaps : UserKernelHeaps
+        NuttX's user and kernel heaps, laid out as ``mm_initialize`` does (each heap's control
+        block at the start of its region).
     umm, kmm : Heap
-        NuttX's user and kernel heaps.
+        The user and kernel heaps (``heaps.user`` and ``heaps.kernel``).
     pages : PageAllocator
         The page-frame allocator over the page pool.
     bt : BtPages
@@ -326,11 +343,7 @@ class MemorySystem:
         config.validate()
         self.config = config
         self.memory = PhysicalMemory(config.memory_size)
-        ps = config.pointer_size
-        self.umm = Heap(self.memory, config.user_heap.start, config.user_heap.size, pointer_size=ps)
-        self.kmm = Heap(
-            self.memory, config.kernel_heap.start, config.kernel_heap.size, pointer_size=ps
-        )
+        self.heaps = UserKernelHeaps(config.heaps_config(), self.memory)
         self.pages = PageAllocator(config.page_pool.start, config.page_pool.size)
         coherent = None
         if config.coherent_pool is not None:
@@ -357,65 +370,15 @@ class MemorySystem:
     def __repr__(self) -> str:
         return f"MemorySystem({self.config.name or 'config'}, memory={self.memory.size:#x})"
 
-    # -- user heap (umm) ----------------------------------------------------------------------
+    @property
+    def umm(self) -> Heap:
+        """The user heap."""
+        return self.heaps.user
 
-    def malloc(self, n: int) -> int | None:
-        """malloc from the user heap (see :meth:`Heap.malloc`)."""
-        return self.umm.malloc(n)
-
-    def free(self, p: int | None) -> None:
-        """free to the user heap."""
-        self.umm.free(p)
-
-    def realloc(self, p: int | None, n: int) -> int | None:
-        """realloc in the user heap."""
-        return self.umm.realloc(p, n)
-
-    def zalloc(self, n: int) -> int | None:
-        """zalloc from the user heap."""
-        return self.umm.zalloc(n)
-
-    def calloc(self, n: int, m: int) -> int | None:
-        """calloc from the user heap."""
-        return self.umm.calloc(n, m)
-
-    def memalign(self, alignment: int, n: int) -> int | None:
-        """memalign from the user heap."""
-        return self.umm.memalign(alignment, n)
-
-    def malloc_size(self, p: int | None) -> int:
-        """malloc_size of a user-heap block."""
-        return self.umm.malloc_size(p)
-
-    def mallinfo(self) -> MallInfo:
-        """mallinfo of the user heap."""
-        return self.umm.mallinfo()
-
-    # -- kernel heap (kmm) --------------------------------------------------------------------
-
-    def kmm_malloc(self, n: int) -> int | None:
-        """kmm_malloc from the kernel heap."""
-        return self.kmm.malloc(n)
-
-    def kmm_free(self, p: int | None) -> None:
-        """kmm_free to the kernel heap."""
-        self.kmm.free(p)
-
-    def kmm_realloc(self, p: int | None, n: int) -> int | None:
-        """kmm_realloc in the kernel heap."""
-        return self.kmm.realloc(p, n)
-
-    def kmm_zalloc(self, n: int) -> int | None:
-        """kmm_zalloc from the kernel heap."""
-        return self.kmm.zalloc(n)
-
-    def kmm_memalign(self, alignment: int, n: int) -> int | None:
-        """kmm_memalign from the kernel heap."""
-        return self.kmm.memalign(alignment, n)
-
-    def kmm_mallinfo(self) -> MallInfo:
-        """kmm_mallinfo of the kernel heap."""
-        return self.kmm.mallinfo()
+    @property
+    def kmm(self) -> Heap:
+        """The kernel heap."""
+        return self.heaps.kernel
 
     # -- SLAB and pages ------------------------------------------------------------------------
 

@@ -20,9 +20,12 @@ a file cannot be read or has an unknown format.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from .errors import MemoryManagerError, TraceFormatError
@@ -143,13 +146,44 @@ def _addr(v: int | None) -> int:
 
 
 class _Replayer:
-    def __init__(self, name: str, lines: list[str]) -> None:
+    def __init__(self, name: str, lines: list[str], check: bool) -> None:
         self.name = name
         self.lines = lines
+        self.check = check
         self.mismatches: list[Mismatch] = []
         self.operations = 0
         self.checks = 0
         self.lineno = 0
+
+    def replay_lines(
+        self,
+        step: Callable[[str], None],
+        check_model: Callable[[], None],
+        ignore: Container[str] = (),
+    ) -> None:
+        """Run ``step`` on every line but blanks, comments and ``ignore``d lines.
+
+        With ``self.check``, ``check_model`` runs after every line. An error of the model or a
+        failed check is a mismatch (and replay goes on); a malformed line ends the replay with
+        a TraceFormatError.
+        """
+        for lineno, raw in enumerate(self.lines, 1):
+            self.lineno = lineno
+            line = raw.strip()
+            if not line or line.startswith("#") or line in ignore:
+                continue
+            try:
+                step(line)
+                if self.check:
+                    check_model()
+            except AssertionError as error:  # GranuleAllocator.check()
+                self.mismatch(f"the model's check() failed: {error}")
+            except TraceFormatError:
+                raise
+            except MemoryManagerError as error:
+                self.mismatch(f"the model raised {type(error).__name__}: {error}")
+            except (KeyError, ValueError, IndexError) as error:
+                raise self.bad(f"malformed line ({error})") from None
 
     def mismatch(self, message: str) -> None:
         n = self.lineno
@@ -171,15 +205,16 @@ class _HeapReplayer(_Replayer):
     def __init__(
         self, name: str, lines: list[str], heaptest: bool, check: bool, quirks: bool
     ) -> None:
-        super().__init__(name, lines)
+        super().__init__(name, lines, check)
         self.quirks = quirks
         self.heaptest = heaptest
-        self.check = check
         self.pointer_size = 4
         self.small = False
         self.heap: Heap | None = None
         self.blocks: dict[str, int | None] = {}
-        self.last: int | None = None  # the last memalign result, for HEAPTEST-ERROR misaligned
+        # The last operation's result and (for memalign) alignment, which HEAPTEST-ERROR
+        # lines judge.
+        self.last: int | None = None
         self.last_align = 0
 
     def run(self) -> None:
@@ -189,21 +224,11 @@ class _HeapReplayer(_Replayer):
             raise self.bad("the header does not give the pointer size")
         self.pointer_size = int(m.group(1))
         self.small = "small memory model" in self.lines[0]
-        for lineno, raw in enumerate(self.lines, 1):
-            self.lineno = lineno
-            line = raw.strip()
-            if not line or line.startswith("#") or line == "TEST COMPLETE":
-                continue
-            try:
-                self.step(line)
-                if self.check and self.heap is not None:
-                    self.heap.check()
-            except TraceFormatError:
-                raise
-            except MemoryManagerError as error:
-                self.mismatch(f"the model raised {type(error).__name__}: {error}")
-            except (KeyError, ValueError, IndexError) as error:
-                raise self.bad(f"malformed line ({error})") from None
+        self.replay_lines(self.step, self.check_heap, ignore=("TEST COMPLETE",))
+
+    def check_heap(self) -> None:
+        if self.heap is not None:
+            self.heap.check()
 
     def the_heap(self) -> Heap:
         if self.heap is None:
@@ -245,9 +270,11 @@ class _HeapReplayer(_Replayer):
             return
         if word == "HEAPTEST-ERROR":
             # The test's own verdict on the previous line; confirm that it holds for the model.
-            aligned = self.last is None or self.last % self.last_align == 0
-            if rest.strip() == "misaligned" and aligned:
-                self.mismatch("heaptest saw a misaligned memalign; the model's was aligned")
+            if rest.strip() == "misaligned":
+                if self.last is None or not self.last_align or self.last % self.last_align == 0:
+                    self.mismatch("heaptest saw a misaligned memalign; the model's was not")
+            elif self.last is not None:
+                self.mismatch(f"heaptest saw an unexpected NULL; the model gave {self.last}")
             return
         heap = self.the_heap()
         name = kv.get("j") if self.heaptest else kv.get("id")
@@ -256,6 +283,7 @@ class _HeapReplayer(_Replayer):
         if rest.endswith("SKIP"):
             return
         self.operations += 1
+        self.last_align = 0
         result = None
         if "->" in rest:
             result = int(rest.rsplit("->", 1)[1], 0)
@@ -263,6 +291,7 @@ class _HeapReplayer(_Replayer):
             got = (heap.malloc if word == "malloc" else heap.zalloc)(int(kv["size"]))
             self.expect(f"{word} result", self.need(result), _addr(got))
             self.blocks[name] = got
+            self.last = got
         elif word == "memalign":
             align = int(kv["align"])
             got = heap.memalign(align, int(kv["size"]))
@@ -285,6 +314,7 @@ class _HeapReplayer(_Replayer):
             old = self.block(name, frm)
             got = heap.realloc(old, size)
             self.expect("realloc result", self.need(result), _addr(got))
+            self.last = got
             if got is not None:
                 self.blocks[name] = got
             elif size == 0:
@@ -313,8 +343,7 @@ class _HeapReplayer(_Replayer):
 
 class _GranReplayer(_Replayer):
     def __init__(self, name: str, lines: list[str], check: bool) -> None:
-        super().__init__(name, lines)
-        self.check = check
+        super().__init__(name, lines, check)
         self.blocks: dict[str, tuple[int, int]] = {}
 
     def run(self) -> None:
@@ -328,23 +357,7 @@ class _GranReplayer(_Replayer):
         n, log2gran = int(mn.group(1)), int(ml.group(1))
         start = int(ms.group(1), 0) if ms else 0x10000
         gran = GranuleAllocator(start, n << log2gran, log2gran, nuttx_quirks=True)
-        for lineno, raw in enumerate(self.lines, 1):
-            self.lineno = lineno
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            try:
-                self.step(gran, line)
-                if self.check:
-                    gran.check()
-            except AssertionError as error:  # GranuleAllocator.check()
-                self.mismatch(f"the model's check() failed: {error}")
-            except TraceFormatError:
-                raise
-            except MemoryManagerError as error:
-                self.mismatch(f"the model raised {type(error).__name__}: {error}")
-            except (KeyError, ValueError, IndexError) as error:
-                raise self.bad(f"malformed line ({error})") from None
+        self.replay_lines(partial(self.step, gran), gran.check)
 
     def step(self, gran: GranuleAllocator, line: str) -> None:
         parts = line.split()
@@ -432,7 +445,23 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_run_cli)
 
 
+#: Exit status when the reader of the output goes away (128 + SIGPIPE, as the shell reports a
+#: command that SIGPIPE ended).
+EXIT_BROKEN_PIPE = 141
+
+
 def _run_cli(args: argparse.Namespace) -> int:
+    try:
+        return _replay_files(args)
+    except BrokenPipeError:
+        # The reader closed the pipe (`mmaccel model replay ... | head -1`): stop replaying,
+        # without a traceback. Standard output goes to /dev/null so that the interpreter's last
+        # flush at exit cannot fail on the closed pipe again.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _replay_files(args: argparse.Namespace) -> int:
     status = 0
     for path in args.traces:
         try:
@@ -441,7 +470,20 @@ def _run_cli(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
             status = max(status, 2)
             continue
-        print(f"{path}: {result.summary()}")
+        # Flushed line by line, so that a closed pipe is seen here and not at exit.
+        print(f"{path}: {result.summary()}", flush=True)
         if not result.ok:
             status = max(status, 1)
     return status
+
+
+def _silence_stdout() -> None:
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)

@@ -236,6 +236,9 @@ class AddressSpace:
         Bad ``asid``, a page allocator whose pages are not 4 KiB or lie outside ``memory``.
     """
 
+    memory: PhysicalMemory
+    pages: PageAllocator
+
     def __init__(
         self,
         memory: PhysicalMemory,
@@ -442,7 +445,7 @@ class AddressSpace:
     # -- map / unmap / protect ------------------------------------------------------------------
 
     def map(
-        self, va: int, pa: int, size: int, perms: PteFlags, *, megapage: bool | None = None
+        self, va: int, pa: int, size: int, perms: PteFlags | int, *, megapage: bool | None = None
     ) -> None:
         """Map ``[va, va+size)`` to the physical ``[pa, pa+size)``.
 
@@ -497,7 +500,7 @@ class AddressSpace:
         self._reserve_pages(self._check_free(leaves))
         self._write_leaves(leaves, flags)
 
-    def map_pages(self, va: int, frames: Sequence[int], perms: PteFlags) -> None:
+    def map_pages(self, va: int, frames: Sequence[int], perms: PteFlags | int) -> None:
         """Map 4 KiB pages at ``va, va+4K, ...`` to the (scattered) physical ``frames``.
 
         Raises as :meth:`map` does, and changes nothing when it raises.
@@ -592,7 +595,7 @@ class AddressSpace:
             self._remove(m)
         return whole
 
-    def protect(self, va: int, size: int, perms: PteFlags) -> None:
+    def protect(self, va: int, size: int, perms: PteFlags | int) -> None:
         """Change the flags of every page of ``[va, va+size)`` (all must be mapped here).
 
         Raises as :meth:`unmap` does, or InvalidArgument for bad ``perms``; changes nothing
@@ -729,7 +732,7 @@ class Kernel:
             pid, AddressSpace(self.memory, self.pages, asid, kernel=self.space), uid=uid, gid=gid
         )
 
-    def ioremap(self, pa: int, size: int, attrs: PteFlags = PteFlags.R | PteFlags.W) -> int:
+    def ioremap(self, pa: int, size: int, attrs: PteFlags | int = PteFlags.R | PteFlags.W) -> int:
         """Map device memory ``[pa, pa+size)`` into the kernel's ioremap area (bt_ioremap).
 
         ``pa`` need not be page aligned: the pages covering the range are mapped and the
@@ -1080,7 +1083,7 @@ class Process:
             freed = self._frames_freed_by_cut(va, va + size)
         else:
             va_hint = addr & ~(PAGE_SIZE - 1)
-            if addr and va_hint + size <= KERNEL_BASE and self.range_is_free(va_hint, size):
+            if va_hint and va_hint + size <= KERNEL_BASE and self.range_is_free(va_hint, size):
                 va = va_hint
             else:
                 found = self.find_free(size, MMAP_BASE, MMAP_END)

@@ -277,6 +277,7 @@ async def random_ops(dut: Any) -> None:
         if (i + 1) % check_every == 0 or i == ops - 1:
             await tb.check_map(f"request {i} {req}")
             last = None  # the pause for the map read is not an issue interval
+        if (i + 1) % 250 == 0 or i == ops - 1:
             tb.report_progress(ops)
     await tb.drain()
     summary = tb.summary(ops)

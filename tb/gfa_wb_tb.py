@@ -13,13 +13,12 @@ Environment: ``GFA_WB_SEED`` (random session seed), ``GFA_WB_STEPS`` (operations
 import os
 import random
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
-
-from mmaccel.hdl.gfa import GfaOp
 from mmaccel.hdl.gfa_regs import GFA_ID, GFA_REGMAP
 from mmaccel.hdl.wishbone import CocotbWishboneMaster, WishboneBusError
 from mmaccel.sw import GranuleAllocator, MemoryManagerError
@@ -49,6 +48,10 @@ async def _hw_outcome(call: Callable[[], Awaitable[Any]]) -> tuple[str, Any]:
         return type(error).__name__, None
 
 
+def _model_free(model: GranuleAllocator, addr: int, n: int) -> None:
+    model.free_granules(model.index_of(addr), n)
+
+
 #: The driver reports BAD_ADDR as GranuleRangeError; the model raises InvalidPointer for an
 #: address that is not a granule boundary of the heap (the hardware does not tell them apart).
 _SAME = {"InvalidPointer": "GranuleRangeError"}
@@ -74,8 +77,8 @@ async def gfa_random_session(
             else:
                 n = rng.choice([1, 2, 3, rng.randint(1, granules)])
                 align = rng.choice([0, 0, 0, 1, gsize, 2 * gsize, 4 * gsize, 16 * gsize])
-            want = _outcome(lambda n=n, a=align: model.alloc(n * gsize, a or None))
-            got = await _hw_outcome(lambda n=n, a=align: drv.alloc(n, a))
+            want = _outcome(partial(model.alloc, n * gsize, align or None))
+            got = await _hw_outcome(partial(drv.alloc, n, align))
             assert got == want, ("alloc", n, align, got, want)
             if want[0] != "ok":
                 errors += 1
@@ -88,16 +91,16 @@ async def gfa_random_session(
             if rng.random() < 0.2:  # a double free, or a range that is not a block
                 addr += rng.choice([0, gsize, gsize // 2])
                 n += rng.choice([0, 1])
-            want = _outcome(lambda a=addr, n=n: model.free_granules(model.index_of(a), n))
-            got = await _hw_outcome(lambda a=addr, n=n: drv.free(a, n))
+            want = _outcome(partial(_model_free, model, addr, n))
+            got = await _hw_outcome(partial(drv.free, addr, n))
             assert got[0] == _SAME.get(want[0], want[0]), ("free", addr, n, got, want)
             errors += want[0] != "ok"
         elif r < 0.85:
             idx = rng.randrange(granules)
             n = rng.randint(1, min(4, granules - idx) + 1)  # may leave the heap
             addr = model.address_of(idx)
-            want = _outcome(lambda i=idx, n=n: model.reserve_granules(i, n))
-            got = await _hw_outcome(lambda a=addr, n=n: drv.reserve(a, n))
+            want = _outcome(partial(model.reserve_granules, idx, n))
+            got = await _hw_outcome(partial(drv.reserve, addr, n))
             assert got[0] == want[0], ("reserve", addr, n, got, want)
             errors += want[0] != "ok"
         elif r < 0.97:
@@ -170,7 +173,7 @@ MASTERS = {"cocotbext": _cocotbext_master, "own": _own_master}
 
 
 async def _start(dut: Any, master: str) -> tuple[Read32, Write32]:
-    cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
     dut.rst.value = 1
     bus = MASTERS[master](dut)
     await ClockCycles(dut.clk, 3)
@@ -192,10 +195,17 @@ async def registers_and_errors(dut: Any, master: str) -> None:
     assert await read32(regs["ID"].offset) == GFA_ID
     cfg = regs["CONFIG"].unpack(await read32(regs["CONFIG"].offset))
     granules, log2gran = cfg["GRANULES"], cfg["LOG2GRAN"]
-    assert granules == int(os.environ["GFA_GRANULES"]) and log2gran == int(os.environ["GFA_LOG2GRAN"])
+    assert granules == int(os.environ["GFA_GRANULES"]) and log2gran == int(
+        os.environ["GFA_LOG2GRAN"]
+    )
     base = await read32(regs["BASE"].offset)
     assert base == int(os.environ["GFA_BASE"])
-    bad = [(regs.size, None), (regs.size + 4, 1), (regs["FREE"].offset, 5), (regs["CMD"].offset, None)]
+    bad = [
+        (regs.size, None),
+        (regs.size + 4, 1),
+        (regs["FREE"].offset, 5),
+        (regs["CMD"].offset, None),
+    ]
     for offset, data in bad:
         try:
             if data is None:
@@ -211,7 +221,9 @@ async def registers_and_errors(dut: Any, master: str) -> None:
     # write CMD, then read RESULT straight away: the bus stalls until the command is done
     await write32(regs["COUNT"].offset, 2)
     await write32(regs["ALIGN"].offset, 0)
-    await write32(regs["CMD"].offset, regs["CMD"].pack(op=GfaOp.ALLOC.value))
+    await write32(
+        regs["CMD"].offset, regs["CMD"].pack(op=regs["CMD"].field("OP").value_of("ALLOC"))
+    )
     assert await read32(regs["RESULT"].offset) == base
     status = regs["STATUS"].unpack(await read32(regs["STATUS"].offset))
     assert status == {"BUSY": 0, "FAIL": 0, "ERROR": 0, "CODE": 0}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,8 @@ class MmuBench:
     checked: int = 0
     mismatches: list[str] = field(default_factory=list)
     latencies: list[int] = field(default_factory=list)
+    #: called with (request, satp, expected answer) when a request is accepted
+    observe: Callable[[Request, int, Response], None] | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -137,6 +140,8 @@ class MmuBench:
             if offer and d.req__ready.value == 1:
                 req = self.pending.popleft()
                 want = model_response(self.memory, self.satp, req)
+                if self.observe is not None:
+                    self.observe(req, self.satp, want)
                 self.expected.append(Expected(req, self.satp, want, self.cycle))
             if take and d.resp__valid.value == 1:
                 self._check(int(d.resp__payload.value.to_unsigned()))

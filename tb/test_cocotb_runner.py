@@ -6,6 +6,7 @@ The design is a small counter with an enable, so one Verilator build serves ever
 
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,8 @@ HERE = Path(__file__).resolve().parent
 class Counter(wiring.Component):
     """8-bit counter that adds ``step`` on every clock edge while ``en``."""
 
-    en: In(1)
-    step: In(4)
-    count: Out(8)
+    def __init__(self) -> None:
+        super().__init__({"en": In(1), "step": In(4), "count": Out(8)})
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
@@ -46,9 +46,8 @@ class Counter(wiring.Component):
 class Narrowing(wiring.Component):
     """Assigns a 9-bit sum to an 8-bit output (a Verilator WIDTHTRUNC in the Verilog)."""
 
-    a: In(8)
-    b: In(8)
-    y: Out(8)
+    def __init__(self) -> None:
+        super().__init__({"a": In(8), "b": In(8), "y": Out(8)})
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
@@ -60,7 +59,7 @@ class Narrowing(wiring.Component):
 
 
 async def _start(dut: Any) -> None:
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    Clock(dut.clk, 10, unit="ns").start()
     dut.rst.value = 1
     dut.en.value = 0
     dut.step.value = 0
@@ -95,6 +94,14 @@ async def counter_fails_on_request(dut: Any) -> None:
     await ReadOnly()
     wanted = 999 if os.environ.get("MMACCEL_RUNNER_FAIL") == "1" else 4
     assert dut.count.value.to_unsigned() in (wanted, wanted + 1)
+
+
+@cocotb.test()
+async def counter_hangs_on_request(dut: Any) -> None:
+    """Runs forever when MMACCEL_RUNNER_HANG=1 (to check the watchdog); passes otherwise."""
+    await _start(dut)
+    while os.environ.get("MMACCEL_RUNNER_HANG") == "1":
+        await ClockCycles(dut.clk, 1000)
 
 
 # -- pytest side ---------------------------------------------------------------------------------
@@ -179,3 +186,13 @@ def test_lint_clean_and_waivers(monkeypatch: pytest.MonkeyPatch) -> None:
     assert info.value.warnings
     with pytest.raises(ValueError, match="reason"):
         lint_verilog(Narrowing(), "narrowing", waivers={"WIDTHTRUNC": ""})
+
+
+def test_watchdog_stops_a_hung_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMACCEL_SIM_TIMEOUT", "4")
+    monkeypatch.setenv("WAVES", "0")  # an endless trace would only waste disk here
+    start = time.monotonic()
+    with pytest.raises(CocotbFailure, match="killed: timeout after 4 s") as info:
+        _run(testcase="counter_hangs_on_request", extra_env={"MMACCEL_RUNNER_HANG": "1"})
+    assert time.monotonic() - start < 120
+    shutil.rmtree(info.value.result.test_dir)

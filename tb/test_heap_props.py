@@ -70,8 +70,9 @@ class HeapMachine(RuleBasedStateMachine):
     @rule(target=blocks, n=sizes)
     def malloc(self, n: int) -> Block | None:
         p = self.heap.malloc(n)
-        if p is None:
-            assert self.heap.mallinfo().mxordblk - self.heap.allocnode < n
+        if p is None:  # only when no free chunk holds ALIGN_UP(n + header)
+            mc = self.heap.min_chunk
+            assert self.heap.mallinfo().mxordblk < -(-(n + self.heap.allocnode) // mc) * mc
             return None
         self._placed(p, n)
         return self._new(p, n)

@@ -117,3 +117,25 @@ def test_heaps_must_fit_memory() -> None:
         UserKernelHeaps(CFG, PhysicalMemory(0x8000))
     with pytest.raises(InvalidArgument, match="too small"):
         UserKernelHeaps(HeapsConfig(0x1000, 0x100, 0x2000, 0x1000))
+
+
+def test_methods_and_bound_functions_are_the_same_calls() -> None:
+    a, b = UserKernelHeaps(CFG), UserKernelHeaps(CFG)
+    assert a.umm is a.user and a.kmm is a.kernel  # NuttX's names for the two heaps
+    got_a = [a.malloc(24), a.memalign(64, 8), a.kmm_calloc(3, 5), a.kmm_zalloc(9)]
+    with b:
+        got_b = [h.malloc(24), h.memalign(64, 8), h.kmm_calloc(3, 5), h.kmm_zalloc(9)]
+    assert got_a == got_b and None not in got_a
+    assert state(a) == state(b)
+    assert a.kmm_malloc_size(got_a[2]) == b.kernel.malloc_size(got_b[2]) >= 15
+    a.free(got_a[0])
+    a.kmm_free(got_a[3])
+    assert a.mallinfo() != b.mallinfo() and a.kmm_mallinfo() != b.kmm_mallinfo()
+    with pytest.raises(InvalidPointer, match="kernel heap"):
+        a.kmm_free(got_a[1])  # a user-heap block
+    a.check()
+
+
+def test_too_small_region_names_its_heap() -> None:
+    with pytest.raises(InvalidArgument, match=r"kernel heap \[0x2000, \+0x40\) is too small"):
+        UserKernelHeaps(HeapsConfig(0x1000, 0x1000, 0x2000, 0x40))

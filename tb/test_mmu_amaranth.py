@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The Sv32 MMU in Amaranth's simulator: every answer checked against the model's translate.
 
 Directed tests cover each fault rule, each sfence.vma form, a flush racing a walk at every
@@ -18,7 +19,14 @@ from amaranth.sim import Simulator
 from mmaccel.hdl import mmu as hw
 from mmaccel.hdl.mmu import Mmu, PageTableWalker, Tlb
 from mmaccel.hdl.mmu_regs import MMU_REGMAP
-from mmaccel.hdl.mmu_sim import MmuSimDriver, Request, Response, model_response, run_sim
+from mmaccel.hdl.mmu_sim import (
+    MmuSimDriver,
+    Request,
+    Response,
+    Workload,
+    model_response,
+    run_sim,
+)
 from mmaccel.hdl.mmu_wb import MmuWishbone
 from mmaccel.hdl.wishbone import WishboneBusError, wb_read, wb_write
 from mmaccel.sw.memory import PhysicalMemory
@@ -651,3 +659,46 @@ def test_control_registers() -> None:
     assert seen["cleared"] == [0, 0, 0, 0]
     assert seen["errors"] == [word["HITS"], word["FLUSH"], 0xF, 0xC]
     assert seen["satp_after"] == satp  # rejected accesses changed nothing
+
+
+# -- the model's workload (address spaces, vmalloc, mmap, shm, kernel globals) --
+
+
+def _run_workload(
+    entries: int, accesses: int, *, flush: bool, seed: int, remap: float = 0.2
+) -> tuple[int, int]:
+    """(answers checked, mismatches) of the Workload through the MMU."""
+    wl = Workload(seed)
+    checked = 0
+    bad = 0
+
+    async def scenario(ctx: Any, drv: MmuSimDriver) -> None:
+        nonlocal checked, bad
+        while checked < accesses:
+            if wl.rng.random() < 0.15:
+                wl.switch()
+            if wl.rng.random() < remap:
+                for f in wl.mutate():
+                    if flush:
+                        await drv.flush(ctx, va=f.va, asid=f.asid)
+            satp = wl.satp()
+            drv.set_satp(ctx, satp)
+            for a in await drv.translate(ctx, wl.batch(40), ready_prob=0.9):
+                checked += 1
+                bad += a.response != model_response(wl.memory, satp, a.request)
+        wl.check()
+
+    sim(Mmu(entries), wl.memory, scenario, seed=seed)
+    return checked, bad
+
+
+@pytest.mark.parametrize("entries", [4, 16])
+def test_workload_against_model(entries: int) -> None:
+    checked, bad = _run_workload(entries, 1500, flush=True, seed=entries)
+    assert checked >= 1500 and bad == 0
+
+
+def test_checker_sees_stale_entries_without_flush() -> None:
+    """The same workload with the flushes left out must produce mismatches (stale entries)."""
+    _, bad = _run_workload(16, 1500, flush=False, seed=16, remap=0.6)
+    assert bad > 0, "remaps without flush went unnoticed: the comparison is not sensitive"

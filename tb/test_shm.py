@@ -54,8 +54,9 @@ class World:
         self.alice = self.kernel.spawn(2, 2, uid=100, gid=10)
         self.bob = self.kernel.spawn(3, 3, uid=200, gid=10)
         ticks = itertools.count(1000)
-        self.shm = SharedMemory(self.mem, self.pages, max_regions=max_regions, max_pages=16,
-                                clock=lambda: next(ticks))
+        self.shm = SharedMemory(
+            self.mem, self.pages, max_regions=max_regions, max_pages=16, clock=lambda: next(ticks)
+        )
 
     def nfree(self) -> int:
         return self.pages.info().nfree
@@ -96,8 +97,9 @@ def test_shmget_creates_page_at_a_time_zero_filled_segment(w: World) -> None:
     for p in pages:
         assert w.mem.read(p, PAGE_SIZE) == bytes(PAGE_SIZE)
     ds = w.shm.shmctl(w.alice, sid, IPC_STAT)
-    assert ds == ShmidDs(IpcPerm(0x1234, 100, 10, 100, 10, 0o640), 3 * PAGE_SIZE - 1, 0, 2, 0,
-                         0, 0, 1000)
+    assert ds == ShmidDs(
+        IpcPerm(0x1234, 100, 10, 100, 10, 0o640), 3 * PAGE_SIZE - 1, 0, 2, 0, 0, 0, 1000
+    )
     # the same key finds the same segment; a smaller size is fine
     assert w.shm.shmget(w.bob, 0x1234, 10, 0o040) == sid
     assert w.shm.shmget(w.alice, 0x1234, 0, IPC_CREAT) == sid
@@ -124,7 +126,9 @@ def test_ipc_private_always_creates(w: World) -> None:
         (0x42, PAGE_SIZE, 0o020, errno.EACCES, ShmPermissionError),  # bob: group has r only
     ],
 )
-def test_shmget_errors_change_nothing(w: World, key, size, flags, code, exc) -> None:
+def test_shmget_errors_change_nothing(
+    w: World, key: int, size: int, flags: int, code: int, exc: type[ShmError]
+) -> None:
     w.shm.shmget(w.alice, 0x42, PAGE_SIZE, IPC_CREAT | 0o640)
     caller = w.bob if code == errno.EACCES else w.alice
     before = w.state()
@@ -274,13 +278,13 @@ def test_ipc_set_and_permissions_of_shmctl(w: World) -> None:
         w.shm.shmctl(w.bob, sid, IPC_STAT)
     assert info.value.errno == errno.EACCES
     for cmd in (IPC_SET, IPC_RMID):
-        with pytest.raises(ShmPermissionError) as info:
+        with pytest.raises(ShmPermissionError) as pinfo:
             w.shm.shmctl(w.bob, sid, cmd, w.shm.shmctl(w.alice, sid, IPC_STAT))
-        assert info.value.errno == errno.EPERM
+        assert pinfo.value.errno == errno.EPERM
     for cmd, buf in ((99, None), (IPC_SET, None)):
-        with pytest.raises(ShmError) as info:
+        with pytest.raises(ShmError) as einfo:
             w.shm.shmctl(w.alice, sid, cmd, buf)
-        assert info.value.errno == errno.EINVAL
+        assert einfo.value.errno == errno.EINVAL
     assert w.state() == before
     ds = w.shm.shmctl(w.alice, sid, IPC_STAT)
     assert ds is not None

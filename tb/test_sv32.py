@@ -85,7 +85,7 @@ def test_make_pte_and_satp_encoding() -> None:
     for bad in ((1 << 22, 0), (0, 256)):
         with pytest.raises(InvalidArgument, match=hex(bad[0] or bad[1])):
             make_pte(*bad)
-    with pytest.raises(InvalidArgument, match="asid .* 0x200"):
+    with pytest.raises(InvalidArgument, match=r"asid .* 0x200"):
         satp_value(512, 0)
     with pytest.raises(InvalidArgument):
         satp_value(0, 1 << 22)

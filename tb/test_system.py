@@ -10,13 +10,17 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 from mmaccel.sw import (
+    HeapsConfig,
     InvalidArgument,
+    InvalidPointer,
     IobConfig,
     MemoryConfig,
     MemoryRegion,
     MemorySystem,
     RegionConflict,
+    UserKernelHeaps,
 )
+from mmaccel.sw import heaps as bound
 from mmaccel.sw.cli import main
 from mmaccel.sw.cli_model import exercise
 from mmaccel.sw.system import example_config_path, parse_size
@@ -77,6 +81,51 @@ def test_each_call_uses_its_own_region() -> None:
     s.kmm_free(k)
     s.kfree(b)
     s.check()
+
+
+def test_heaps_are_a_user_kernel_heaps_of_the_configuration() -> None:
+    cfg = small_config()
+    s = MemorySystem(cfg)
+    assert isinstance(s.heaps, UserKernelHeaps) and s.heaps.memory is s.memory
+    assert s.heaps.config == HeapsConfig(0x40000, 0x80000, 0x10000, 0x30000, pointer_size=4)
+    assert s.umm is s.heaps.user and s.kmm is s.heaps.kernel
+    # the same layout as UserKernelHeaps gives the same regions: control block, then the heap
+    alone = UserKernelHeaps(cfg.heaps_config())
+    for ours, theirs, region in (
+        (s.umm, alone.user, cfg.user_heap),
+        (s.kmm, alone.kernel, cfg.kernel_heap),
+    ):
+        assert (ours.nodelist, ours.regions) == (theirs.nodelist, theirs.regions)
+        assert region.start <= ours.nodelist < ours.regions[0][0] < ours.regions[0][1]
+        assert ours.regions[0][1] <= region.end
+    k = s.kmm_calloc(4, 4)  # calls the system did not have before it shared UserKernelHeaps'
+    assert k is not None and s.kmm_malloc_size(k) >= 16
+    with s.heaps:  # the bound functions of mmaccel.sw.heaps act on the system's heaps
+        p = bound.malloc(32)
+    assert p is not None and cfg.user_heap.start <= p < cfg.user_heap.end
+    assert s.mallinfo().aordblks == 2  # start guard + p
+    s.check()
+
+
+def test_cross_heap_free_is_refused_and_changes_nothing() -> None:
+    s = MemorySystem(small_config())
+    p, k = s.malloc(64), s.kmm_malloc(64)
+
+    def state() -> tuple[bytes, object, object]:
+        return s.memory.read(0, 0xC0000), s.mallinfo(), s.kmm_mallinfo()
+
+    before = state()
+    with pytest.raises(InvalidPointer, match="kernel heap"):
+        s.kmm_free(p)
+    with pytest.raises(InvalidPointer, match="user heap"):
+        s.free(k)
+    assert state() == before
+    s.check()
+
+
+def test_heap_region_too_small_for_its_control_block() -> None:
+    with pytest.raises(InvalidArgument, match=r"kernel heap .* too small"):
+        MemorySystem(small_config(kernel_heap=MemoryRegion(0x10000, 0x100)))
 
 
 def test_overlapping_regions_are_refused_naming_both() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,3 +172,89 @@ def test_model_errors_are_mismatches_not_crashes() -> None:
         replay_lines([*gran, "q 1 2"], "g")
     with pytest.raises(TraceFormatError, match="ngranules"):
         replay_lines(["# golden trace: mm_gran"], "g")
+
+
+def test_heaptest_verdicts_are_checked() -> None:
+    path = GOLDEN / "heaptest_p4_large_256k.txt"
+    lines = path.read_text().splitlines()
+    i = lines.index("  HEAPTEST-ERROR")  # follows a realloc that returned NULL
+    assert lines[i - 1].endswith("-> -1")
+    moved = [*lines[:i], *lines[i + 1 :]]
+    assert moved[4].startswith("malloc j=20") and not moved[4].endswith("-1")
+    moved.insert(5, "  HEAPTEST-ERROR")  # now after a malloc that succeeded
+    result = replay_lines(moved, path.name)
+    assert result.mismatches == 1 and result.first_mismatch is not None
+    assert "unexpected NULL" in result.first_mismatch.message
+    p8 = (GOLDEN / "heaptest_p8_large_256k.txt").read_text().splitlines()
+    p8.insert(5, "  HEAPTEST-ERROR misaligned")  # after a malloc, not a misaligned memalign
+    result = replay_lines(p8, "heaptest_p8")
+    assert result.mismatches == 1 and result.first_mismatch is not None
+    assert result.first_mismatch.line == 6 and "misaligned" in result.first_mismatch.message
+
+
+@pytest.mark.parametrize("path", [p for p in TRACES if p.name.startswith("heap")], ids=str)
+def test_build_constants_match_golden_headers(path: Path) -> None:
+    from mmaccel.sw import Heap, PhysicalMemory
+
+    head = path.read_text().splitlines()[:2]
+    pointer_size = int(re.findall(r"pointer size (\d+)", head[0])[0])
+    heap = Heap(
+        PhysicalMemory(1 << 16), 0, 1 << 15, pointer_size=pointer_size, small="small" in head[0]
+    )
+    consts = dict(re.findall(r"(\w+)=(\d+)", head[1]))
+    ours = {
+        "MM_MIN_SHIFT": heap.min_shift,
+        "MM_MIN_CHUNK": heap.min_chunk,
+        "MM_MAX_SHIFT": heap.max_shift,
+        "MM_NNODES": heap.nnodes,
+        "SIZEOF_MM_ALLOCNODE": heap.allocnode,
+        "SIZEOF_MM_FREENODE": heap.freenode,
+    }
+    shared = set(consts) & set(ours)
+    assert {"MM_MIN_CHUNK", "SIZEOF_MM_ALLOCNODE"} <= shared
+    for key in shared:
+        assert ours[key] == int(consts[key]), key
+
+
+def test_cli_exits_quietly_on_a_closed_pipe() -> None:
+    # `mmaccel model replay ... | head -1`: the reader is gone before the first line is written
+    # (deterministic: the pipe's read end is closed before the command starts).
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mmaccel.sw", "model", "replay", *map(str, TRACES[:2])],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "PYTHONUNBUFFERED": ""},  # block-buffered stdout, as by default
+        )
+    finally:
+        os.close(write_end)
+    assert proc.stderr == ""  # no BrokenPipeError traceback, no "Exception ignored" at exit
+    assert proc.returncode == 141  # 128 + SIGPIPE, what the shell reports for `cat | head`
+
+
+@pytest.mark.parametrize("name", ["gran_n256_shared.txt", "heaptest_p4_large_256k.txt"])
+def test_failed_model_check_is_a_mismatch(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmaccel.sw import GranuleAllocator, Heap, HeapCorruption
+
+    lines = (GOLDEN / name).read_text().splitlines()
+    calls = 0
+
+    def failing_check(self: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise (AssertionError if name.startswith("gran") else HeapCorruption)("broken")
+
+    monkeypatch.setattr(
+        GranuleAllocator if name.startswith("gran") else Heap, "check", failing_check
+    )
+    assert replay_lines(lines, name).ok and calls == 0  # check() runs only with check=True
+    result = replay_lines(lines, name, check=True)
+    assert result.mismatches == 1 and result.first_mismatch is not None
+    assert "broken" in result.first_mismatch.message
+    assert calls >= result.operations + result.checks  # after every line, not only the first

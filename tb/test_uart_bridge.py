@@ -172,9 +172,9 @@ class _StreamSystem(Elaboratable):
         m.submodules.ram2 = self.ram2
         m.submodules.silent = self.silent
         wiring.connect(m, self.bridge.bus, self.decoder.bus)
-        wiring.connect(m, self.decoder.ram, self.ram.bus)  # type: ignore[attr-defined]
-        wiring.connect(m, self.decoder.ram2, self.ram2.bus)  # type: ignore[attr-defined]
-        wiring.connect(m, self.decoder.silent, self.silent.bus)  # type: ignore[attr-defined]
+        wiring.connect(m, self.decoder.ram, self.ram.bus)
+        wiring.connect(m, self.decoder.ram2, self.ram2.bus)
+        wiring.connect(m, self.decoder.silent, self.silent.bus)
         return m
 
 

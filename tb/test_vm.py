@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -91,7 +92,9 @@ def hog(pages: PageAllocator, leave: int) -> Iterator[int]:
 # -- AddressSpace -------------------------------------------------------------------------------
 
 
-def test_root_table_comes_from_the_page_allocator_and_is_zeroed(mem, pages) -> None:
+def test_root_table_comes_from_the_page_allocator_and_is_zeroed(
+    mem: PhysicalMemory, pages: PageAllocator
+) -> None:
     space = AddressSpace(mem, pages, asid=7)
     assert nfree(pages) == pages.npages - 1
     assert not pages.gran.is_free(space.root >> 12)
@@ -101,7 +104,7 @@ def test_root_table_comes_from_the_page_allocator_and_is_zeroed(mem, pages) -> N
     space.check()
 
 
-def test_bad_asid_and_exhausted_allocator(mem, pages) -> None:
+def test_bad_asid_and_exhausted_allocator(mem: PhysicalMemory, pages: PageAllocator) -> None:
     with pytest.raises(InvalidArgument, match="512"):
         AddressSpace(mem, pages, 512)
     held = list(hog(pages, 0))
@@ -112,7 +115,9 @@ def test_bad_asid_and_exhausted_allocator(mem, pages) -> None:
     assert held
 
 
-def test_map_4k_pages_translate_and_unmap_frees_tables(mem, pages) -> None:
+def test_map_4k_pages_translate_and_unmap_frees_tables(
+    mem: PhysicalMemory, pages: PageAllocator
+) -> None:
     space = AddressSpace(mem, pages, 1)
     free0 = nfree(pages)
     va, pa = 0x0040_0000 - 2 * PAGE_SIZE, 0x2_0000_0000  # crosses an L1 slot; pa above memory
@@ -134,7 +139,9 @@ def test_map_4k_pages_translate_and_unmap_frees_tables(mem, pages) -> None:
     space.check()
 
 
-def test_megapages_are_used_where_va_pa_and_size_allow(mem, pages) -> None:
+def test_megapages_are_used_where_va_pa_and_size_allow(
+    mem: PhysicalMemory, pages: PageAllocator
+) -> None:
     space = AddressSpace(mem, pages, 1)
     va, pa = 0x0080_0000, 0x4000_0000
     size = 2 * MEGAPAGE_SIZE + 2 * PAGE_SIZE
@@ -150,7 +157,9 @@ def test_megapages_are_used_where_va_pa_and_size_allow(mem, pages) -> None:
     space.check()
 
 
-def test_megapage_false_forces_4k_and_true_demands_alignment(mem, pages) -> None:
+def test_megapage_false_forces_4k_and_true_demands_alignment(
+    mem: PhysicalMemory, pages: PageAllocator
+) -> None:
     space = AddressSpace(mem, pages, 1)
     space.map(0x0080_0000, 0x4000_0000, MEGAPAGE_SIZE, RW, megapage=False)
     assert len(space.mappings()) == 1024
@@ -175,7 +184,9 @@ def test_megapage_false_forces_4k_and_true_demands_alignment(mem, pages) -> None
         (0x1000, (1 << 34) - PAGE_SIZE, 2 * PAGE_SIZE, InvalidAlignment),
     ],
 )
-def test_bad_map_arguments_change_nothing(mem, pages, va, pa, size, exc) -> None:
+def test_bad_map_arguments_change_nothing(
+    mem: PhysicalMemory, pages: PageAllocator, va: int, pa: int, size: int, exc: type[Exception]
+) -> None:
     space = AddressSpace(mem, pages, 1)
     space.map(0x5000, 0x9000, PAGE_SIZE, RW)
     before = snapshot(mem, pages, space)
@@ -187,7 +198,7 @@ def test_bad_map_arguments_change_nothing(mem, pages, va, pa, size, exc) -> None
 @pytest.mark.parametrize(
     "perms", [PteFlags.W | PteFlags.A, PteFlags.A | PteFlags.D | PteFlags.U, 0x100]
 )
-def test_bad_perms_change_nothing(mem, pages, perms) -> None:
+def test_bad_perms_change_nothing(mem: PhysicalMemory, pages: PageAllocator, perms: int) -> None:
     space = AddressSpace(mem, pages, 1)
     before = snapshot(mem, pages, space)
     with pytest.raises(InvalidArgument, match="perms"):
@@ -195,7 +206,7 @@ def test_bad_perms_change_nothing(mem, pages, perms) -> None:
     assert snapshot(mem, pages, space) == before
 
 
-def test_mapping_over_a_mapping_changes_nothing(mem, pages) -> None:
+def test_mapping_over_a_mapping_changes_nothing(mem: PhysicalMemory, pages: PageAllocator) -> None:
     space = AddressSpace(mem, pages, 1)
     space.map(0x0040_0000 + 5 * PAGE_SIZE, 0x8000, PAGE_SIZE, RW)
     space.map(0x0C00_0000, 0x4000_0000, MEGAPAGE_SIZE, RW)
@@ -213,7 +224,7 @@ def test_mapping_over_a_mapping_changes_nothing(mem, pages) -> None:
     space.check()
 
 
-def test_out_of_page_table_pages_changes_nothing(mem, pages) -> None:
+def test_out_of_page_table_pages_changes_nothing(mem: PhysicalMemory, pages: PageAllocator) -> None:
     space = AddressSpace(mem, pages, 1)
     held = list(hog(pages, 1))
     before = snapshot(mem, pages, space)
@@ -224,7 +235,7 @@ def test_out_of_page_table_pages_changes_nothing(mem, pages) -> None:
     assert nfree(pages) == 0 and held
 
 
-def test_unmap_of_unmapped_pages_changes_nothing(mem, pages) -> None:
+def test_unmap_of_unmapped_pages_changes_nothing(mem: PhysicalMemory, pages: PageAllocator) -> None:
     space = AddressSpace(mem, pages, 1)
     space.map(0x1000, 0x1000, 2 * PAGE_SIZE, RW)
     before = snapshot(mem, pages, space)
@@ -235,7 +246,7 @@ def test_unmap_of_unmapped_pages_changes_nothing(mem, pages) -> None:
     assert snapshot(mem, pages, space) == before
 
 
-def test_partial_unmap_of_a_megapage_splits_it(mem, pages) -> None:
+def test_partial_unmap_of_a_megapage_splits_it(mem: PhysicalMemory, pages: PageAllocator) -> None:
     space = AddressSpace(mem, pages, 1)
     space.map(0x0040_0000, 0x4000_0000, MEGAPAGE_SIZE, RW)
     free0 = nfree(pages)
@@ -250,7 +261,9 @@ def test_partial_unmap_of_a_megapage_splits_it(mem, pages) -> None:
     space.check()
 
 
-def test_split_without_a_free_page_changes_nothing(mem, pages) -> None:
+def test_split_without_a_free_page_changes_nothing(
+    mem: PhysicalMemory, pages: PageAllocator
+) -> None:
     space = AddressSpace(mem, pages, 1)
     space.map(0x0040_0000, 0x4000_0000, MEGAPAGE_SIZE, RW)
     list(hog(pages, 0))
@@ -261,7 +274,7 @@ def test_split_without_a_free_page_changes_nothing(mem, pages) -> None:
     space.unmap(0x0040_0000, MEGAPAGE_SIZE)  # a whole megapage needs no table
 
 
-def test_protect_changes_flags_in_place(mem, pages) -> None:
+def test_protect_changes_flags_in_place(mem: PhysicalMemory, pages: PageAllocator) -> None:
     space = AddressSpace(mem, pages, 1)
     space.map(0x1000, 0x7000, 2 * PAGE_SIZE, URW)
     space.protect(0x2000, PAGE_SIZE, PteFlags.R | PteFlags.U | PteFlags.A)
@@ -280,7 +293,9 @@ def test_protect_changes_flags_in_place(mem, pages) -> None:
 # -- kernel and processes -----------------------------------------------------------------------
 
 
-def test_global_kernel_mappings_appear_in_every_process(mem, pages) -> None:
+def test_global_kernel_mappings_appear_in_every_process(
+    mem: PhysicalMemory, pages: PageAllocator
+) -> None:
     k = Kernel(mem, pages)
     p1 = k.spawn(1, 1)
     kva = KERNEL_BASE + 0x0040_0000
@@ -311,7 +326,7 @@ def test_global_kernel_mappings_appear_in_every_process(mem, pages) -> None:
     assert nfree(pages) == free0 + 1
 
 
-def test_ioremap_without_mmu_is_identity(mem, pages) -> None:
+def test_ioremap_without_mmu_is_identity(mem: PhysicalMemory, pages: PageAllocator) -> None:
     k = Kernel(mem, pages, mmu=False)
     before = snapshot(mem, pages, k)
     assert k.ioremap(0x1000_1234, 16) == 0x1000_1234
@@ -319,7 +334,9 @@ def test_ioremap_without_mmu_is_identity(mem, pages) -> None:
     assert snapshot(mem, pages, k) == before
 
 
-def test_ioremap_maps_device_pages_in_kernel_space(mem, pages) -> None:
+def test_ioremap_maps_device_pages_in_kernel_space(
+    mem: PhysicalMemory, pages: PageAllocator
+) -> None:
     k = Kernel(mem, pages)
     p = k.spawn(1, 1)
     va = k.ioremap(0x3_1000_0FF0, 0x20)  # straddles two pages, above memory
@@ -348,19 +365,21 @@ def test_ioremap_maps_device_pages_in_kernel_space(mem, pages) -> None:
         k.iounmap(va)
 
 
-def test_vmalloc_is_virtually_contiguous_physically_scattered_zeroed(mem, pages) -> None:
+def test_vmalloc_is_virtually_contiguous_physically_scattered_zeroed(
+    mem: PhysicalMemory, pages: PageAllocator
+) -> None:
     k = Kernel(mem, pages)
     p = k.spawn(1, 1)
     # fragment the page pool: every other page in use
-    held = [pages.alloc(1) for _ in range(40)]
+    held = [p for p in (pages.alloc(1) for _ in range(40)) if p is not None]
     for h in held[::2]:
-        pages.free(h, 1)  # type: ignore[arg-type]
+        pages.free(h, 1)
     free0 = nfree(pages)
     va = k.vmalloc(5 * PAGE_SIZE - 100)
     assert va is not None and va >= VMALLOC_BASE
     frames = k.vmalloc_frames(va)
     assert len(frames) == 5 and len(set(frames)) == 5
-    assert any(b - a != PAGE_SIZE for a, b in zip(frames, frames[1:], strict=False))
+    assert any(b - a != PAGE_SIZE for a, b in itertools.pairwise(frames))
     assert nfree(pages) == free0 - 5 - 1  # five pages and one table
     for i, f in enumerate(frames):
         assert p.address_space.translate(va + i * PAGE_SIZE + 1, Access.STORE, Priv.S) == f + 1
@@ -377,13 +396,16 @@ def test_vmalloc_is_virtually_contiguous_physically_scattered_zeroed(mem, pages)
         k.vfree(va + PAGE_SIZE)
     assert snapshot(mem, pages, k) == before
     k.vfree(va)
-    k.vfree(va2)  # type: ignore[arg-type]
+    assert va2 is not None
+    k.vfree(va2)
     assert nfree(pages) == free0
     with pytest.raises(InvalidPointer):
         k.vfree(va)
 
 
-def test_vmalloc_without_mmu_is_contiguous_physical(mem, pages) -> None:
+def test_vmalloc_without_mmu_is_contiguous_physical(
+    mem: PhysicalMemory, pages: PageAllocator
+) -> None:
     k = Kernel(mem, pages, mmu=False)
     free0 = nfree(pages)
     pa = k.vmalloc(3 * PAGE_SIZE)
@@ -402,7 +424,9 @@ def kp(mem: PhysicalMemory, pages: PageAllocator) -> tuple[Kernel, Process]:
     return k, k.spawn(10, 3)
 
 
-def test_mmap_private_anonymous_is_zero_filled_and_mapped(kp, pages) -> None:
+def test_mmap_private_anonymous_is_zero_filled_and_mapped(
+    kp: tuple[Kernel, Process], pages: PageAllocator
+) -> None:
     _, p = kp
     free0 = nfree(pages)
     va = p.mmap(0, 3 * PAGE_SIZE - 5, PROT_READ | PROT_WRITE, ANON)
@@ -430,7 +454,9 @@ def test_mmap_private_anonymous_is_zero_filled_and_mapped(kp, pages) -> None:
         (PROT_NONE, set()),
     ],
 )
-def test_mmap_prot_becomes_pte_permissions(kp, prot, ok) -> None:
+def test_mmap_prot_becomes_pte_permissions(
+    kp: tuple[Kernel, Process], prot: int, ok: set[Access]
+) -> None:
     _, p = kp
     va = p.mmap(0, PAGE_SIZE, prot, ANON)
     for access in Access:
@@ -442,14 +468,16 @@ def test_mmap_prot_becomes_pte_permissions(kp, prot, ok) -> None:
     p.check()
 
 
-def test_mmap_hint_is_honoured_when_free(kp) -> None:
+def test_mmap_hint_is_honoured_when_free(kp: tuple[Kernel, Process]) -> None:
     _, p = kp
     assert p.mmap(0x0200_0123, PAGE_SIZE, PROT_READ, ANON) == 0x0200_0000
     assert p.mmap(0x0200_0000, PAGE_SIZE, PROT_READ, ANON) == MMAP_BASE  # taken: elsewhere
     assert p.mmap(KERNEL_BASE, PAGE_SIZE, PROT_READ, ANON) == MMAP_BASE + PAGE_SIZE
 
 
-def test_map_fixed_replaces_mmap_regions_and_frees_their_pages(kp, pages) -> None:
+def test_map_fixed_replaces_mmap_regions_and_frees_their_pages(
+    kp: tuple[Kernel, Process], pages: PageAllocator
+) -> None:
     _, p = kp
     va = p.mmap(0, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, ANON)
     store(p.address_space, va + PAGE_SIZE, b"old")
@@ -476,7 +504,16 @@ def test_map_fixed_replaces_mmap_regions_and_frees_their_pages(kp, pages) -> Non
         (0x1000, PAGE_SIZE, PROT_READ, ANON | MAP_FIXED, errno.EEXIST),  # over a raw map()
     ],
 )
-def test_mmap_errors_change_nothing(kp, mem, pages, addr, length, prot, flags, code) -> None:
+def test_mmap_errors_change_nothing(
+    kp: tuple[Kernel, Process],
+    mem: PhysicalMemory,
+    pages: PageAllocator,
+    addr: int,
+    length: int,
+    prot: int,
+    flags: int,
+    code: int,
+) -> None:
     k, p = kp
     p.mmap(0, 2 * PAGE_SIZE, PROT_READ, ANON)
     p.address_space.map(0x1000, 0x2000, PAGE_SIZE, URW)
@@ -488,7 +525,9 @@ def test_mmap_errors_change_nothing(kp, mem, pages, addr, length, prot, flags, c
     assert snapshot(mem, pages, k, p) == before
 
 
-def test_munmap_splits_regions_and_allows_holes(kp, pages) -> None:
+def test_munmap_splits_regions_and_allows_holes(
+    kp: tuple[Kernel, Process], pages: PageAllocator
+) -> None:
     _, p = kp
     free0 = nfree(pages)
     va = p.mmap(0, 5 * PAGE_SIZE, PROT_READ, ANON)
@@ -508,7 +547,9 @@ def test_munmap_splits_regions_and_allows_holes(kp, pages) -> None:
     assert info.value.errno == errno.EINVAL
 
 
-def test_mprotect_changes_permissions_and_prot_none_unmaps(kp, mem, pages) -> None:
+def test_mprotect_changes_permissions_and_prot_none_unmaps(
+    kp: tuple[Kernel, Process], mem: PhysicalMemory, pages: PageAllocator
+) -> None:
     _, p = kp
     va = p.mmap(0, 3 * PAGE_SIZE, PROT_READ | PROT_WRITE, ANON)
     store(p.address_space, va + PAGE_SIZE, b"keep")
@@ -537,7 +578,9 @@ def test_mprotect_changes_permissions_and_prot_none_unmaps(kp, mem, pages) -> No
     assert snapshot(mem, pages, p) == before
 
 
-def test_fork_copies_private_and_shares_shared_mappings(kp, pages) -> None:
+def test_fork_copies_private_and_shares_shared_mappings(
+    kp: tuple[Kernel, Process], pages: PageAllocator
+) -> None:
     k, parent = kp
     priv = parent.mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, ANON)
     shared = parent.mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS)
@@ -563,7 +606,9 @@ def test_fork_copies_private_and_shares_shared_mappings(kp, pages) -> None:
     assert k.space.mappings() == []
 
 
-def test_fork_without_pages_changes_nothing(kp, mem, pages) -> None:
+def test_fork_without_pages_changes_nothing(
+    kp: tuple[Kernel, Process], mem: PhysicalMemory, pages: PageAllocator
+) -> None:
     _, p = kp
     p.mmap(0, 4 * PAGE_SIZE, PROT_READ, ANON)
     list(hog(pages, 4))
@@ -571,3 +616,35 @@ def test_fork_without_pages_changes_nothing(kp, mem, pages) -> None:
     with pytest.raises(OutOfMemory):
         p.fork(2, 2)
     assert snapshot(mem, pages, p) == before
+
+
+def test_translate_reports_an_access_fault_for_a_table_outside_memory(
+    mem: PhysicalMemory, pages: PageAllocator
+) -> None:
+    from mmaccel.sw import AccessFault, FaultCause, make_pte
+
+    space = AddressSpace(mem, pages, 1)
+    mem.write_u32(space.root + 4 * 3, make_pte(MEMSIZE >> 12, PteFlags.V))  # table past the end
+    with pytest.raises(AccessFault) as info:
+        space.translate(3 << 22, Access.STORE, Priv.S)
+    assert info.value.cause == FaultCause.STORE_ACCESS_FAULT
+    assert info.value.pte_addr == MEMSIZE
+
+
+def test_kernel_megapage_split_reaches_every_process(
+    mem: PhysicalMemory, pages: PageAllocator
+) -> None:
+    k = Kernel(mem, pages)
+    p = k.spawn(1, 1)
+    k.space.map(KERNEL_BASE, 0x4000_0000, MEGAPAGE_SIZE, RW)
+    k.space.unmap(KERNEL_BASE + PAGE_SIZE, PAGE_SIZE)
+    space = p.address_space
+    with pytest.raises(PageFault):
+        space.translate(KERNEL_BASE + PAGE_SIZE, Access.LOAD, Priv.S)
+    assert space.translate(KERNEL_BASE + 2 * PAGE_SIZE, Access.LOAD, Priv.S) == (
+        0x4000_0000 + 2 * PAGE_SIZE
+    )
+    pte = mem.read_u32(k.space._tables[KERNEL_BASE >> 22])
+    assert pte & PteFlags.G
+    space.check()
+    k.space.check()

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-
 from mmaccel.sw import (
     IPC_CREAT,
     IPC_PRIVATE,
@@ -37,6 +36,7 @@ from mmaccel.sw import (
     PROT_WRITE,
     Access,
     Kernel,
+    MappingExists,
     MmapError,
     OutOfMemory,
     PageAllocator,
@@ -44,6 +44,7 @@ from mmaccel.sw import (
     PhysicalMemory,
     Priv,
     Process,
+    PteFlags,
     SharedMemory,
     ShmError,
 )
@@ -54,6 +55,10 @@ MEMSIZE = 96 * PAGE_SIZE
 PROTS = [PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE, PROT_EXEC, PROT_READ | PROT_EXEC]
 # fixed addresses straddle a 4 MiB boundary, so tables come and go
 FIXED_BASE = 0x0040_0000 - 6 * PAGE_SIZE
+# direct AddressSpace.map() of device addresses (4 KiB runs and megapages) in three 4 MiB slots
+RAW_BASE = 0x0800_0000
+MEGA = 1 << 22
+URW = PteFlags.U | PteFlags.R | PteFlags.W | PteFlags.A | PteFlags.D
 
 
 @dataclass
@@ -62,6 +67,8 @@ class Page:
     prot: int
     shared: bool  # MAP_SHARED anon page (may be shared through fork) or shm page
     shmid: int | None = None
+    raw: bool = False  # mapped with AddressSpace.map to a device address (no frame owned)
+    mega: bool = False  # part of a 4 MiB megapage (no level-0 table)
 
 
 @dataclass
@@ -97,7 +104,7 @@ class VmMachine(RuleBasedStateMachine):
         self.belief[pid] = {}
 
     def _all_frames(self) -> set[int]:
-        out = {p.frame for b in self.belief.values() for p in b.values()}
+        out = {p.frame for b in self.belief.values() for p in b.values() if not p.raw}
         out |= {f for s in self.segs.values() for f in s.frames}
         out |= {f for fr in self.vm.values() for f in fr}
         return out
@@ -106,8 +113,10 @@ class VmMachine(RuleBasedStateMachine):
         return (
             self.mem.read(0, MEMSIZE),
             self.pages.gran.free_map,
-            {pid: (p.regions(), p.address_space.mappings(), dict(p.shm_attachments))
-             for pid, p in self.procs.items()},
+            {
+                pid: (p.regions(), p.address_space.mappings(), dict(p.shm_attachments))
+                for pid, p in self.procs.items()
+            },
             self.kernel.space.mappings(),
             sorted(self.shm.ids()),
         )
@@ -121,8 +130,13 @@ class VmMachine(RuleBasedStateMachine):
 
     # -- rules ----------------------------------------------------------------------------------
 
-    @rule(data=st.data(), n=st.integers(1, 4), prot=st.sampled_from(PROTS), shared=st.booleans(),
-          fixed=st.one_of(st.none(), st.integers(0, 12)))
+    @rule(
+        data=st.data(),
+        n=st.integers(1, 4),
+        prot=st.sampled_from(PROTS),
+        shared=st.booleans(),
+        fixed=st.one_of(st.none(), st.integers(0, 12)),
+    )
     def mmap(self, data: st.DataObject, n: int, prot: int, shared: bool, fixed: int | None) -> None:
         pid = self._pid(data)
         p = self.procs[pid]
@@ -194,6 +208,71 @@ class VmMachine(RuleBasedStateMachine):
             return
         for v in range(r.start, r.start + r.size, PAGE_SIZE):
             self.belief[pid][v].prot = prot
+
+    @rule(
+        data=st.data(),
+        slot=st.integers(0, 2),
+        first=st.integers(0, 1023),
+        n=st.integers(1, 8),
+        mega=st.booleans(),
+    )
+    def raw_map(self, data: st.DataObject, slot: int, first: int, n: int, mega: bool) -> None:
+        pid = self._pid(data)
+        space = self.procs[pid].address_space
+        base = RAW_BASE + slot * MEGA
+        pa_base = 0x1_0000_0000 + pid * 0x1000_0000 + slot * MEGA  # no two pids share these
+        if mega:
+            va, pa, size = base, pa_base, MEGA
+        else:
+            n = min(n, 1024 - first)
+            va, pa, size = base + first * PAGE_SIZE, pa_base + first * PAGE_SIZE, n * PAGE_SIZE
+        overlap = any(v in self.belief[pid] for v in range(va, va + size, PAGE_SIZE))
+        before = self._snapshot()
+        try:
+            space.map(va, pa, size, URW, megapage=mega)
+        except MappingExists:
+            assert overlap
+            assert self._snapshot() == before
+            return
+        except OutOfMemory:
+            assert not overlap and self.pages.info().nfree == 0
+            assert self._snapshot() == before
+            return
+        assert not overlap
+        for i in range(size // PAGE_SIZE):
+            page = Page(pa + i * PAGE_SIZE, PROT_READ | PROT_WRITE, False, raw=True, mega=mega)
+            self.belief[pid][va + i * PAGE_SIZE] = page
+
+    @rule(data=st.data(), n=st.integers(1, 600))
+    def raw_unmap(self, data: st.DataObject, n: int) -> None:
+        pid = self._pid(data)
+        raw = sorted(v for v, pg in self.belief[pid].items() if pg.raw)
+        if not raw:
+            return
+        va = data.draw(st.sampled_from(raw))
+        run = 0
+        while run < n and self.belief[pid].get(va + run * PAGE_SIZE, Page(0, 0, False)).raw:
+            run += 1
+        end = va + run * PAGE_SIZE
+        split = {  # megapages the range only partly covers: unmap splits them
+            v >> 22
+            for v in (va, end - PAGE_SIZE)
+            if self.belief[pid][v].mega
+            and not (va <= (v >> 22) * MEGA and end >= ((v >> 22) + 1) * MEGA)
+        }
+        before = self._snapshot()
+        try:
+            self.procs[pid].address_space.unmap(va, run * PAGE_SIZE)
+        except OutOfMemory:
+            assert split and self.pages.info().nfree < len(split)
+            assert self._snapshot() == before
+            return
+        for v in range(va, end, PAGE_SIZE):
+            del self.belief[pid][v]
+        for s in split:
+            for v in range(s * MEGA, (s + 1) * MEGA, PAGE_SIZE):
+                if v in self.belief[pid]:
+                    self.belief[pid][v].mega = False
 
     @rule(key=st.sampled_from([IPC_PRIVATE, 1, 2]), n=st.integers(1, 3), data=st.data())
     def shmget(self, key: int, n: int, data: st.DataObject) -> None:
@@ -363,7 +442,7 @@ class VmMachine(RuleBasedStateMachine):
                     assert not writable
                 else:
                     assert writable
-            mapped = {m.va for m in space.mappings()}
+            mapped = {va for va, _pa, _flags in space.page_map()}
             assert mapped == {v for v, pg in self.belief[pid].items() if pg.prot != PROT_NONE}
             for va, frames in self.vm.items():  # global: the same in every process
                 for i, f in enumerate(frames):
@@ -374,6 +453,7 @@ class VmMachine(RuleBasedStateMachine):
         owner: dict[int, int] = {}
         allowed = {f for s in self.segs.values() for f in s.frames}
         allowed |= {pg.frame for b in self.belief.values() for pg in b.values() if pg.shared}
+        raw = {pg.frame for b in self.belief.values() for pg in b.values() if pg.raw}
         for pid, p in self.procs.items():
             for _va, pa, _flags in p.address_space.page_map():
                 other = owner.setdefault(pa, pid)
@@ -382,14 +462,22 @@ class VmMachine(RuleBasedStateMachine):
         for p in self.procs.values():
             tables |= {p.address_space.root, *p.address_space._tables.values()}
         assert not tables & (set(owner) | self._all_frames()), "a page table is also data"
+        assert not raw & self._all_frames(), "a device address is also a frame"
 
     @invariant()
     def free_count_matches_belief(self) -> None:  # (c)
         used = 1 + len({(va >> 22) for va in self.vm})  # kernel root and vmalloc tables
         used += sum(len(f) for f in self.vm.values())
         for b in self.belief.values():
-            used += 1 + len({va >> 22 for va, pg in b.items() if pg.prot != PROT_NONE})
-        anon = {pg.frame for b in self.belief.values() for pg in b.values() if pg.shmid is None}
+            used += 1 + len(
+                {va >> 22 for va, pg in b.items() if pg.prot != PROT_NONE and not pg.mega}
+            )
+        anon = {
+            pg.frame
+            for b in self.belief.values()
+            for pg in b.values()
+            if pg.shmid is None and not pg.raw
+        }
         used += len(anon) + sum(s.npages for s in self.segs.values())
         assert self.pages.info().nfree == self.pages.npages - used
 

@@ -4,15 +4,13 @@ against the model (mmaccel.sw.GranuleAllocator) through the register driver.
 The cocotb run of the same checks on the Verilog is tb/test_gfa_wb_cocotb.py.
 """
 
+import importlib
 import random
 from typing import Any
 
 import pytest
-from amaranth.lib import wiring
 from amaranth.lib.wiring import Flow
 from amaranth.sim import Simulator
-
-from mmaccel.hdl.gfa import GfaOp, GfaStatus
 from mmaccel.hdl.gfa_regs import GFA_ID, GFA_REGMAP, GFA_RESULT_NONE
 from mmaccel.hdl.gfa_wb import GfaWishbone
 from mmaccel.hdl.wishbone import (
@@ -25,9 +23,13 @@ from mmaccel.hdl.wishbone import (
 from mmaccel.sw import GranuleAllocator, MemoryManagerError
 from mmaccel.sw.gfa_driver import AsyncGfaRegisterDriver, GfaRegisterDriver
 
-from gfa_wb_tb import gfa_random_session
+# The random session is shared with the cocotb bench (tb/gfa_wb_tb.py, a helper module on
+# pytest's path but not mypy's).
+gfa_random_session = importlib.import_module("gfa_wb_tb").gfa_random_session
 
 R = {r.name: r.word for r in GFA_REGMAP}
+OP = dict(GFA_REGMAP["CMD"].field("OP").values)
+CODE = dict(GFA_REGMAP["STATUS"].field("CODE").values)
 
 
 def test_signature_members() -> None:
@@ -58,11 +60,11 @@ def test_signature_members() -> None:
 def test_signature_validation() -> None:
     with pytest.raises(TypeError, match="addr_width must be an int, not '8'"):
         WishboneSignature("8")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="addr_width must be in 0..32, not 33"):
+    with pytest.raises(ValueError, match=r"addr_width must be in 0..32, not 33"):
         WishboneSignature(33)
     with pytest.raises(ValueError, match="data_width must be 8, 16, 32 or 64, not 24"):
         WishboneSignature(4, 24)
-    with pytest.raises(ValueError, match="at most data_width \\(16\\), not 32"):
+    with pytest.raises(ValueError, match=r"at most data_width \(16\), not 32"):
         WishboneSignature(4, 16, 32)
 
 
@@ -106,7 +108,7 @@ def test_gfa_wb_registers_and_protocol() -> None:
         # a command: BUSY right after the CMD write, RESULT stalls until done
         await wb_write(ctx, bus, R["COUNT"], 3)
         await wb_write(ctx, bus, R["ALIGN"], 0)
-        await wb_write(ctx, bus, R["CMD"], GfaOp.ALLOC.value)
+        await wb_write(ctx, bus, R["CMD"], OP["ALLOC"])
         status = GFA_REGMAP["STATUS"].unpack(await wb_read(ctx, bus, R["STATUS"]))
         assert status["BUSY"] == 1
         ctx.set(bus.adr, R["RESULT"])
@@ -124,18 +126,18 @@ def test_gfa_wb_registers_and_protocol() -> None:
         assert waited > 0  # the read was stalled while BUSY
         assert result == 0x2000
         status = GFA_REGMAP["STATUS"].unpack(await wb_read(ctx, bus, R["STATUS"]))
-        assert status == {"BUSY": 0, "FAIL": 0, "ERROR": 0, "CODE": GfaStatus.OK.value}
+        assert status == {"BUSY": 0, "FAIL": 0, "ERROR": 0, "CODE": CODE["OK"]}
         # a refused command: RESULT all ones, ERROR and CODE set, counters
         await wb_write(ctx, bus, R["COUNT"], 0)
-        await wb_write(ctx, bus, R["CMD"], GfaOp.ALLOC.value)
+        await wb_write(ctx, bus, R["CMD"], OP["ALLOC"])
         assert await wb_read(ctx, bus, R["RESULT"]) == GFA_RESULT_NONE
         status = GFA_REGMAP["STATUS"].unpack(await wb_read(ctx, bus, R["STATUS"]))
-        assert status["ERROR"] == 1 and status["CODE"] == GfaStatus.BAD_COUNT.value
+        assert status["ERROR"] == 1 and status["CODE"] == CODE["BAD_COUNT"]
         # raw opcode 7 is BAD_OP
         await wb_write(ctx, bus, R["CMD"], 7)
         assert await wb_read(ctx, bus, R["RESULT"]) == GFA_RESULT_NONE
         status = GFA_REGMAP["STATUS"].unpack(await wb_read(ctx, bus, R["STATUS"]))
-        assert status["CODE"] == GfaStatus.BAD_OP.value
+        assert status["CODE"] == CODE["BAD_OP"]
         assert [await wb_read(ctx, bus, R[n]) for n in ("OPS", "FAILS", "ERRORS")] == [3, 0, 2]
         # GAT window with auto-increment; past the end reads 0
         await wb_write(ctx, bus, R["GAT_INDEX"], 0)
@@ -189,11 +191,11 @@ def test_driver_refuses_bad_arguments_before_the_bus() -> None:
         accesses.append((offset, value))
 
     drv = GfaRegisterDriver(read32, write32)
-    with pytest.raises(TypeError, match="count must be an int, not 1.5"):
+    with pytest.raises(TypeError, match=r"count must be an int, not 1.5"):
         drv.alloc(1.5)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="count must be in 0..131071 \\(COUNT.COUNT\\), not -1"):
+    with pytest.raises(ValueError, match=r"count must be in 0..131071 \(COUNT.COUNT\), not -1"):
         drv.alloc(-1)
-    with pytest.raises(ValueError, match="addr must be in 0..4294967295"):
+    with pytest.raises(ValueError, match=r"addr must be in 0..4294967295"):
         drv.free(1 << 32, 1)
     with pytest.raises(ValueError, match="wait must be 'stall' or 'poll', not 'spin'"):
         GfaRegisterDriver(read32, write32, wait="spin")
@@ -203,9 +205,9 @@ def test_driver_refuses_bad_arguments_before_the_bus() -> None:
 
 
 def test_gfa_wb_parameters() -> None:
-    with pytest.raises(ValueError, match="addr_width must be in 4..30, not 3"):
+    with pytest.raises(ValueError, match=r"addr_width must be in 4..30, not 3"):
         GfaWishbone(granules=8, addr_width=3)
-    with pytest.raises(ValueError, match="granules must be in 1..65536, not 0"):
+    with pytest.raises(ValueError, match=r"granules must be in 1..65536, not 0"):
         GfaWishbone(granules=0)
 
 
@@ -215,15 +217,134 @@ def test_wb_helpers_timeout_and_checks() -> None:
     async def bench(ctx: Any) -> None:
         with pytest.raises(ValueError, match="does not fit adr"):
             await wb_read(ctx, dut.bus, 16)
-        with pytest.raises(ValueError, match="sel must be in 0..0xf"):
+        with pytest.raises(ValueError, match=r"sel must be in 0..0xf"):
             await wb_read(ctx, dut.bus, 0, sel=16)
         with pytest.raises(ValueError, match="does not fit dat_w"):
             await wb_write(ctx, dut.bus, 0, 1 << 32)
         # RESULT stalls while a command is pending: a short timeout expires
         await wb_write(ctx, dut.bus, R["COUNT"], 1)
-        await wb_write(ctx, dut.bus, R["CMD"], GfaOp.CLEAR.value)
+        await wb_write(ctx, dut.bus, R["CMD"], OP["CLEAR"])
         with pytest.raises(WishboneTimeout):
             await wb_read(ctx, dut.bus, R["RESULT"], timeout=1)
         assert await wb_read(ctx, dut.bus, R["RESULT"]) == 0
 
     _simulate(dut, bench)
+
+
+def test_gfa_wb_streams_share_the_core_with_the_bus() -> None:
+    """A hardware client on the stream port and a CPU on the bus allocate and free at the same
+    time: every allocation is disjoint from every other live one, each side's table view is
+    consistent, and the counters see both sides' commands."""
+    dut = GfaWishbone(granules=64, log2gran=4, base=0x400, streams=True)
+    gsize = 16
+    rng = random.Random(7)
+    hw_live: list[tuple[int, int]] = []
+    bus_live: list[tuple[int, int]] = []
+    done = {"hw": 0, "bus": 0}
+
+    def check_disjoint() -> None:
+        used: set[int] = set()
+        for addr, n in hw_live + bus_live:
+            granules = {(addr - 0x400) // gsize + i for i in range(n)}
+            assert not used & granules, (hw_live, bus_live)
+            used |= granules
+
+    async def hw_client(ctx: Any) -> None:
+        ctx.set(dut.resp.ready, 1)
+        for _ in range(40):
+            if hw_live and rng.random() < 0.4:
+                addr, n = hw_live.pop(rng.randrange(len(hw_live)))
+                op, count, a = "FREE", n, addr
+            else:
+                op, count, a = "ALLOC", rng.randint(1, 6), 0
+            ctx.set(dut.req.payload.op, OP[op])
+            ctx.set(dut.req.payload.count, count)
+            ctx.set(dut.req.payload.addr, a)
+            ctx.set(dut.req.payload.align, 0)
+            ctx.set(dut.req.valid, 1)
+            await ctx.tick().until(dut.req.ready)
+            ctx.set(dut.req.valid, 0)
+            status, addr_out = (
+                await ctx.tick()
+                .sample(dut.resp.payload.status, dut.resp.payload.addr)
+                .until(dut.resp.valid)
+            )
+            status_v = status.value if hasattr(status, "value") else int(status)
+            if op == "ALLOC" and status_v == CODE["OK"]:
+                hw_live.append((int(addr_out), count))
+            else:
+                assert status_v in (CODE["OK"], CODE["NO_SPACE"]), status
+            check_disjoint()
+            done["hw"] += 1
+            for _ in range(rng.randint(0, 3)):
+                await ctx.tick()
+
+    async def cpu(ctx: Any) -> None:
+        drv = _driver(ctx, dut)
+        for _ in range(40):
+            if bus_live and rng.random() < 0.4:
+                addr, n = bus_live.pop(rng.randrange(len(bus_live)))
+                await drv.free(addr, n)
+            else:
+                n = rng.randint(1, 6)
+                addr_out = await drv.alloc(n)
+                if addr_out is not None:
+                    bus_live.append((addr_out, n))
+            check_disjoint()
+            done["bus"] += 1
+        while done["hw"] < 40:
+            await ctx.tick()
+        # the table is the union of both sides' live allocations
+        want = [0, 0]
+        for addr, n in hw_live + bus_live:
+            for i in range(n):
+                g = (addr - 0x400) // gsize + i
+                want[g // 32] |= 1 << (g % 32)
+        assert await drv.table() == want
+        counters = await drv.counters()
+        assert counters.ops == 80 and counters.errors == 0
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(hw_client)
+    sim.add_testbench(cpu)
+    sim.run()
+    assert done == {"hw": 40, "bus": 40}
+
+
+def test_sync_driver_protocol() -> None:
+    """The synchronous driver's bus accesses for ALLOC, in both waiting modes, and the mapping
+    of a refused command's code to the model's exception."""
+    status = GFA_REGMAP["STATUS"]
+    log: list[tuple[str, int, int | None]] = []
+    replies: dict[int, list[int]] = {}
+
+    def read32(offset: int) -> int:
+        log.append(("r", offset, None))
+        return replies[offset].pop(0)
+
+    def write32(offset: int, value: int) -> None:
+        log.append(("w", offset, value))
+
+    off = {r.name: r.offset for r in GFA_REGMAP}
+    replies = {off["RESULT"]: [0x1230], off["STATUS"]: [status.pack(code=CODE["OK"])]}
+    assert GfaRegisterDriver(read32, write32).alloc(3, 64) == 0x1230
+    assert log == [
+        ("w", off["COUNT"], 3),
+        ("w", off["ALIGN"], 64),
+        ("w", off["CMD"], OP["ALLOC"]),
+        ("r", off["RESULT"], None),
+        ("r", off["STATUS"], None),
+    ]
+    log.clear()
+    busy = status.pack(busy=1)
+    replies = {
+        off["STATUS"]: [busy, busy, status.pack(code=CODE["IN_USE"])],
+        off["RESULT"]: [GFA_RESULT_NONE],
+    }
+    with pytest.raises(MemoryManagerError, match="RESERVE of 2 granules at 0x40 refused") as info:
+        GfaRegisterDriver(read32, write32, wait="poll").reserve(0x40, 2)
+    assert type(info.value).__name__ == "GranulesInUse"
+    assert [a for a in log if a[0] == "r"] == [("r", off["STATUS"], None)] * 3 + [
+        ("r", off["RESULT"], None)
+    ]

@@ -40,7 +40,7 @@ from __future__ import annotations
 import types
 
 from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Assert, Cat, Const, Module, Signal, Value
+from amaranth.hdl import Assert, Cat, Const, Module, Mux, Signal, Value
 
 from .mutate import Mutation, mutant_module
 from .sby import FormalHarness, Proof
@@ -64,15 +64,32 @@ GFA_MUTATIONS: dict[str, Mutation] = {
             "the tree search accepts a run one granule too short",
         ),
         Mutation(
+            "candidate_off_by_one",
+            _GFA,
+            (("m.d.comb += p.eq((c + gmask) & ~gmask)", "m.d.comb += p.eq((c + gmask + 1) & ~gmask)"),),
+            "the search tests the run one granule after the first aligned candidate",
+        ),
+        Mutation(
+            "address_off_by_one",
+            _GFA,
+            (
+                (
+                    "respond(GfaStatus.OK, self.base + (rstart[:17] << self.log2gran)[:32])",
+                    "respond(GfaStatus.OK, self.base + ((rstart[:17] + 1) << self.log2gran)[:32])",
+                ),
+            ),
+            "ALLOC answers the address one granule after the run it marked",
+        ),
+        Mutation(
             "free_count_off_by_one",
             _GFA,
             (
                 (
-                    "m.d.sync += free_count.eq(free_count + count)",
-                    "m.d.sync += free_count.eq(free_count + count + 1)",
+                    "m.d.sync += free_count.eq(free_count - count)",
+                    "m.d.sync += free_count.eq(free_count - count + 1)",
                 ),
             ),
-            "FREE adds one granule too many to the free count",
+            "ALLOC and RESERVE take one granule too few off the free count",
         ),
         Mutation(
             "check_ignored",
@@ -90,6 +107,17 @@ GFA_MUTATIONS: dict[str, Mutation] = {
                 ),
             ),
             "the in-word search skips the lowest aligned position",
+        ),
+        Mutation(
+            "info_hangs",
+            _GFA,
+            (
+                (
+                    "with m.Case(GfaOp.INFO):\n                        respond(GfaStatus.OK)",
+                    'with m.Case(GfaOp.INFO):\n                        m.next = "Decode"',
+                ),
+            ),
+            "INFO is never answered",
         ),
         Mutation(
             "update_hangs",
@@ -220,16 +248,23 @@ class GfaHarness(FormalHarness):
 
         # -- the shadow map: bit k = granule k in use --------------------------------------
         shadow = Signal(g)
+        nb = (2 * g).bit_length()  # granule indices and counts below 2g fit in nb bits
+
+        def small(value: Value) -> tuple[Value, Value]:
+            """(value below 2**nb, its low nb bits): keeps the masks' arithmetic narrow."""
+            return value[nb:] == 0, value[:nb]
 
         def run_mask(first: Value, n: Value) -> Value:
-            # Granules first .. first+n-1 (those below g); one comparator pair per granule.
-            return Cat(*[(first <= k) & (k < first + n) for k in range(g)])
+            # Granules first .. first+n-1 (those below g), first and n narrow.
+            ones = (Const(1, 2 * g + 1) << n) - 1
+            return (ones << first)[:g]
 
-        index = addr >> lg
-        in_heap = (addr[:lg] == 0) & (index + count <= g)
-        range_mask = run_mask(index, count)
-        got = resp.addr >> lg
-        got_mask = run_mask(got, count)
+        count_small, n_lo = small(count)
+        index_small, index = small(addr >> lg)
+        in_heap = (addr[:lg] == 0) & index_small & count_small & (index + n_lo <= g)
+        range_mask = run_mask(index, n_lo)
+        got_small, got = small(resp.addr >> lg)
+        got_mask = run_mask(got, n_lo)
         is_ok = status == _OK
         after = Signal(g)
         m.d.comb += after.eq(shadow)
@@ -247,10 +282,12 @@ class GfaHarness(FormalHarness):
             m.d.sync += shadow.eq(after)
 
         def free_granules(bits: Value) -> Value:
-            total: Value = Const(0, 17)
-            for i in range(g):
-                total = total + ~bits[i]
-            return total[:17]
+            # Population count of the free bits as a balanced adder tree.
+            terms: list[Value] = [~bits[i] for i in range(g)]
+            while len(terms) > 1:
+                pairs = [terms[j] + terms[j + 1] for j in range(0, len(terms) - 1, 2)]
+                terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
+            return terms[0]
 
         valid_count = (count >= 1) & (count <= g)
         align_ok = (align & (align - 1)) == 0
@@ -265,7 +302,8 @@ class GfaHarness(FormalHarness):
                 | (
                     valid_count
                     & (resp.addr[:lg] == 0)
-                    & (got + count <= g)
+                    & got_small
+                    & (got + n_lo <= g)
                     & ((shadow & got_mask) == 0)
                     & ((align == 0) | aligned(resp.addr))
                 ),
@@ -314,13 +352,13 @@ class GfaHarness(FormalHarness):
             q = Signal(range(g))
             m.d.comb += q.eq(AnyConst(len(q)))
             q_fits = (
-                (q + count <= g)
-                & ((shadow & run_mask(q, count)) == 0)
+                (q + n_lo <= g)
+                & ((shadow & run_mask(q, n_lo)) == 0)
                 & ((align == 0) | aligned(q << lg))
             )
             alloc_valid = new & (op == _ALLOC) & valid_count & align_ok
             m.d.comb += Assert(
-                ~(alloc_valid & is_ok) | ~(q_fits & (q < got)),
+                ~(alloc_valid & is_ok) | (got_small & ~(q_fits & (q < got))),
                 "ALLOC returns the lowest fitting run",
             )
             m.d.comb += Assert(
@@ -333,14 +371,22 @@ class GfaHarness(FormalHarness):
             )
 
         if "latency" in self.props:
+            # INFO and the errors found from the fields alone (BAD_OP, a zero count): 2 cycles.
+            quick = (op == _INFO) | (op >= 5) | (count == 0)
             m.d.comb += Assert(
-                ~pending | (waited <= bound), f"every request answered within {bound} cycles"
+                ~pending | (waited <= Mux(quick, 2, bound)),
+                f"every request answered within its bound (2 or {bound} cycles)",
             )
 
 
-def gfa_proofs(granules: int = 64) -> list[Proof]:
-    """The allocator's proofs (expected PASS) and its mutants (expected FAIL)."""
-    depth = 24
+def gfa_proofs(granules: int = 64, deep: bool = False) -> list[Proof]:
+    """The allocator's proofs (expected PASS) and its mutants (expected FAIL).
+
+    The default depth (16 cycles) covers any sequence of short requests and one complete
+    ALLOC, FREE or RESERVE from the empty map; ``deep=True`` goes to 32 cycles (two complete
+    operations; tens of minutes).
+    """
+    depth = 32 if deep else 16
     proofs = [
         Proof(
             f"gfa.{p}",
@@ -352,11 +398,11 @@ def gfa_proofs(granules: int = 64) -> list[Proof]:
         for p in GfaHarness.PROPS
     ]
     mutants = [
-        ("no_overlap", "search_off_by_one"),
+        ("no_overlap", "address_off_by_one"),
         ("free_count", "free_count_off_by_one"),
         ("unchanged_on_failure", "check_ignored"),
-        ("lowest_fit", "word_search_off_by_one"),
-        ("latency", "update_hangs"),
+        ("lowest_fit", "candidate_off_by_one"),
+        ("latency", "info_hangs"),
     ]
     proofs += [
         Proof(

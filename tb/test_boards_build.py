@@ -1,0 +1,185 @@
+"""Board targets, the build flow and its report parsing; real bitstreams with the YoWASP tools.
+
+The iCEBreaker bitstream is built in the default suite (about a minute with a warm YoWASP
+cache, 30 s more with a cold one); the ECP5 boards are ``slow`` (``pytest -m slow``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mmaccel.boards.build import BuildError, _retarget_clock, count_cells, parse_report
+from mmaccel.boards.cli import configure_boards
+from mmaccel.boards.sweep import markdown_table
+from mmaccel.boards.targets import BOARDS, BoardConfig, get_board
+from mmaccel.sw.cli import main
+from mmaccel.sw.errors import InvalidArgument
+
+# -- targets and configurations -------------------------------------------------------------
+
+
+def test_boards_listed() -> None:
+    assert {"icebreaker", "ulx3s-85f", "orangecrab-85f"} <= set(BOARDS)
+    assert get_board("icebreaker").family == "ice40"
+    assert get_board("ulx3s-85f").family == "ecp5"
+    with pytest.raises(InvalidArgument, match=r"unknown board 'nope'.*icebreaker"):
+        get_board("nope")
+
+
+def test_boards_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["boards", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    by_name = {r["board"]: r for r in rows}
+    assert by_name["icebreaker"]["granules"] == BOARDS["icebreaker"].defaults.granules
+    assert by_name["ulx3s-85f"]["tlb_entries"] == BOARDS["ulx3s-85f"].defaults.tlb_entries
+    assert callable(configure_boards)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"granules": 65537}, "granules must be"),
+        ({"granules": -1}, "granules must be"),
+        ({"tlb_entries": 3}, "tlb_entries must be"),
+        ({"tlb_entries": 65}, "tlb_entries must be"),
+        ({"ptmem_bytes": 100}, "multiple of 4096"),
+        ({"granules": 0, "tlb_entries": 0}, "needs the allocator, the MMU or both"),
+        ({"baud": 0}, "baud must be positive"),
+    ],
+)
+def test_config_rejects(kwargs: dict[str, int], message: str) -> None:
+    target = get_board("icebreaker")
+    before = target.defaults
+    with pytest.raises(InvalidArgument, match=message):
+        target.config(**kwargs)
+    assert target.defaults == before  # the defaults are untouched
+
+
+def test_config_overrides() -> None:
+    target = get_board("ulx3s-85f")
+    config = target.config(granules=1024, tlb_entries=0)
+    assert (config.granules, config.tlb_entries) == (1024, 0)
+    assert config.ptmem_bytes == target.defaults.ptmem_bytes
+    assert config.label() == "g1024-t0"
+    with pytest.raises(TypeError):
+        BoardConfig(granules=1.5, tlb_entries=8, ptmem_bytes=0)  # type: ignore[arg-type]
+
+
+def test_build_cli_rejects_bad_size(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status = main(["build", "--board", "icebreaker", "--granules", "70000",
+                   "--build-dir", str(tmp_path / "b")])  # fmt: skip
+    assert status == 1
+    assert "granules must be" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()  # nothing was built
+
+
+# -- report parsing -------------------------------------------------------------------------
+
+
+def test_parse_report() -> None:
+    report = {
+        "fmax": {
+            "$glbnet$cd_sync.clk": {"achieved": 103.456, "constraint": 100.0},
+            "other": {"achieved": 50.0, "constraint": 25.0},
+        },
+        "utilization": {"TRELLIS_COMB": {"used": 10, "available": 20}},
+    }
+    fmax, constraint = parse_report(report)
+    assert fmax == {"cd_sync.clk": 103.46, "other": 50.0}
+    assert constraint == {"cd_sync.clk": 100.0, "other": 25.0}
+    netlist = {"modules": {"top": {"cells": {"a": {"type": "SB_DFF"}, "b": {"type": "SB_DFF"},
+                                             "c": {"type": "SB_LUT4"}}}}}  # fmt: skip
+    assert count_cells(netlist) == {"SB_DFF": 2, "SB_LUT4": 1}
+
+
+def test_retarget_clock(tmp_path: Path) -> None:
+    (tmp_path / "top.pcf").write_text("set_io a 1\nset_frequency clk12_0__io 12.0\n")
+    _retarget_clock(tmp_path, "ice40", 40.0)
+    assert "set_frequency clk12_0__io 40.0\n" in (tmp_path / "top.pcf").read_text()
+    (tmp_path / "top.lpf").write_text('FREQUENCY PORT "clk25_0__io" 25000000.0 HZ;\n')
+    _retarget_clock(tmp_path, "ecp5", 100.0)
+    assert 'FREQUENCY PORT "clk25_0__io" 100000000.0 HZ;' in (tmp_path / "top.lpf").read_text()
+    (tmp_path / "top.pcf").write_text("set_io a 1\n")
+    with pytest.raises(BuildError, match="found 0"):
+        _retarget_clock(tmp_path, "ice40", 40.0)
+
+
+def test_markdown_table() -> None:
+    rows = [
+        {"board": "icebreaker", "granules": 4096, "tlb_entries": 0, "clock_mhz": 40.0,
+         "luts": 100, "ffs": 50, "brams": 2, "fmax_mhz": 41.23, "target_met": True,
+         "timing_met": True},
+        {"board": "ulx3s-85f", "granules": 0, "tlb_entries": 16, "clock_mhz": 100.0,
+         "error": "boom"},
+    ]  # fmt: skip
+    table = markdown_table(rows)
+    assert "| icebreaker | 4096 | - | 100 | 50 | 2 | 41.2 | 40 | yes | yes |" in table
+    assert "failed: boom" in table
+
+
+# -- real builds ----------------------------------------------------------------------------
+
+
+def _check_build(
+    board: str, args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> dict[str, Any]:
+    status = main(["build", "--board", board, *args, "--build-dir", str(tmp_path), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert out["board"] == board
+    assert Path(out["bitstream"]).stat().st_size > 10_000
+    assert out["timing_met"] is True
+    assert out["luts"] > 100 and out["ffs"] > 100
+    assert all(mhz > out["board_clock_mhz"] for mhz in out["fmax_mhz"].values())
+    assert set(out) >= {"board", "bitstream", "fmax_mhz", "utilization", "timing_met"}
+    result: dict[str, Any] = out
+    return result
+
+
+def test_build_icebreaker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The iCEBreaker bitstream with the allocator and the MMU (small sizes, for CI time)."""
+    out = _check_build("icebreaker", ["--granules", "1024", "--tlb-entries", "4"], tmp_path, capsys)
+    assert out["config"]["granules"] == 1024
+    assert "ICESTORM_LC" in out["utilization"]
+    assert out["brams"] >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["ulx3s-85f", "orangecrab-85f"])
+def test_build_ecp5_defaults(
+    board: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ECP5 boards at their default sizes (65536 granules, 16 TLB entries)."""
+    out = _check_build(board, [], tmp_path, capsys)
+    assert "TRELLIS_COMB" in out["utilization"]
+    assert out["config"]["granules"] == 65536 and out["config"]["tlb_entries"] == 16
+
+
+def test_plot_needs_matplotlib(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Without matplotlib the plot fails with a clear message; with it, a PNG is written."""
+    import sys
+
+    from mmaccel.boards.sweep import plot_sweep
+    from mmaccel.sw.errors import MemoryManagerError
+
+    rows = [
+        {"board": "icebreaker", "granules": g, "tlb_entries": t, "fmax_mhz": f, "luts": n}
+        for g, t, f, n in ((1024, 0, 50.0, 900), (4096, 0, 40.0, 2000), (0, 8, 30.0, 2500))
+    ]
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "matplotlib", None)
+        with pytest.raises(MemoryManagerError, match="pip install matplotlib"):
+            plot_sweep(rows, tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+    pytest.importorskip("matplotlib", reason="matplotlib (the plot extra) is not installed")
+    plot_sweep(rows, tmp_path / "sweep.png")
+    assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_selftest_cli_without_board(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    port = str(tmp_path / "ttyNOPE")
+    assert main(["hw", "selftest", "--port", port]) == 1
+    assert f"cannot open serial port {port!r}" in capsys.readouterr().err
