@@ -24,13 +24,15 @@ A simulation is killed after ``$MMACCEL_SIM_TIMEOUT`` seconds (default 1800) or 
 passes 512 MiB (a design stuck at one time step floods it), and reported as failed.
 
 Waveforms: every run traces (``dump.vcd`` from Verilator: its FST writer needs the system's
-``lz4.h``, which a fresh machine may lack; ``<toplevel>.fst`` from Icarus). The file
+``lz4.h``, which a fresh machine may lack; ``<toplevel>.fst`` from Icarus, which writes it
+into the build directory, from where it is moved to the run's directory). The file
 of a passing run is deleted; the file of a failing run is kept and its path printed and put in
 the exception message. ``WAVES=1`` keeps every waveform; ``WAVES=0`` turns tracing off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -43,7 +45,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -554,6 +555,9 @@ def run_cocotb(
     if tests == 0 and crashed is None:
         crashed = f"no test ran (test_module={test_module!r}, testcase={testcase!r})"
 
+    icarus_dump = bdir / f"{toplevel}.fst"  # cocotb's Icarus dump module writes it there
+    if sim == "icarus" and icarus_dump.exists():
+        shutil.move(icarus_dump, rdir / icarus_dump.name)
     waveform: Path | None = None
     for name in ("dump.fst", "dump.vcd", f"{toplevel}.fst"):
         if (rdir / name).exists():

@@ -31,24 +31,32 @@ Organisation
 
 Latency and throughput
 ----------------------
-Counted from the cycle the request is accepted to the cycle the response is valid, with
-``L = levels`` (``ceil(log_fanout(words))``, at least 1) and ``k`` the words touched by the range
-(``ceil``-ish ``n / 32``, at most ``n / 32 + 1``):
+Counted in cycles from the clock edge that accepts the request to the edge after which the
+response is valid, with ``L = levels`` (``ceil(log_fanout(words))``, at least 1), ``k`` the GAT
+words the range touches (1 or 2 for up to 32 granules) and ``n_l`` the nodes of level ``l``
+above them (1 or 2 for up to 32 granules):
 
-- INFO, and every request answered with an error code found from its fields: 2 cycles.
-- ALLOC without alignment: ``2 + 2 * L`` (the walk) ``+ 3`` (the word search, when the run does
-  not cross a word boundary) ``+ (k + 3)`` (rewrite the words) ``+ sum over levels of (nodes + 1)``
-  (update the summaries; nodes is 1 or 2 for n <= 32) cycles. NO_SPACE (no run of ``n`` anywhere)
-  is answered in 2 cycles. At 32768 granules with fan-out 4 (L = 5) an allocation of up to 32
-  granules takes at most 39 cycles; see ``docs/gfa.md`` for measured figures.
-- ALLOC with alignment: as above plus ``3`` cycles for every rejected descent (a child whose
-  longest run reaches ``n`` but holds no aligned run of ``n``), which depends on the map.
-- FREE and RESERVE: ``2 + (k + 2)`` (check every granule) ``+ (k + 3) + sum(nodes + 1)`` cycles.
-- CLEAR: about ``words + words / (fanout - 1) + 3 * L`` cycles (every word and node is rewritten).
+- INFO, every error found from the request's fields, and NO_SPACE when no free run of ``count``
+  exists anywhere: 1 cycle (the response register is loaded in the decode cycle).
+- ALLOC without alignment: ``3 L + 5`` (the walk: 3 cycles per level - read, register,
+  evaluate - and 4 for the in-word search; a run found through the carry skips the word)
+  ``+ (k + 3)`` (rewrite the words, summarise them) ``+ sum_l (n_l + 3)`` (one level at a time:
+  read, register, combine, write). With ``k = n_l = 1`` that is ``7 L + 9``: 44 cycles at
+  32768 granules (L = 5), 37 at 4096 (L = 4), independent of occupancy and fragmentation.
+- ALLOC with alignment: as above plus about ``3 L`` cycles for every rejected descent (a child
+  whose longest run reaches ``count`` but holds no aligned run of it), which depends on the map.
+- FREE, RESERVE: ``1 + (k + 2)`` (read every word of the range to check it) ``+ (k + 3) +
+  sum_l (n_l + 3)``: 28 cycles at 32768 granules for up to 32 granules within one word.
+  FREE of granules not in use / RESERVE of granules in use: ``1 + (k + 2)``.
+- CLEAR: ``words + 3 + sum_l (nodes_l + 3)`` (every word and node is rewritten).
 
-One request is in flight at a time: a new request is accepted in the cycle after the response
-is produced (or the same cycle the previous response is taken), so the issue interval is the
-latency plus 1 cycle. The response is held until ``resp.ready``.
+One request is in flight at a time: the next request is accepted in the cycle after the
+response is produced, or in the same cycle that response is taken (issue interval = latency +
+1 with a ready consumer). The response is held until ``resp.ready``.
+
+Timing: every block-RAM read is registered before logic uses it, level constants and the
+``full`` flag of each node are registers or stored bits, and the sums and compares of one
+group are at most two adders deep; see ``docs/gfa.md`` for measured Fmax.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
@@ -243,9 +251,9 @@ class GranuleFrameAllocator(wiring.Component):
     busy : Out(1)
         High while a request is being processed.
 
-    Latency and throughput are described in the module docstring: at most ``2 * levels + k +
-    sum(nodes) + ...`` cycles; an unaligned ALLOC or a FREE never depends on how full or
-    fragmented the map is.
+    Latency and throughput are described in the module docstring: an unaligned ALLOC of up to
+    32 granules takes ``7 * levels + 9`` cycles (44 at 32768 granules), a FREE ``4 * levels +
+    8`` (28), whatever the occupancy or fragmentation; one request is in flight at a time.
 
     Raises
     ------
@@ -368,8 +376,9 @@ class GranuleFrameAllocator(wiring.Component):
                         pre, suf, mx = self.empty_summary(level, index)
                     else:
                         pre = suf = mx = 0
-                    init.append(pre | suf << sw | mx << 2 * sw)
-                mem = Memory(shape=unsigned(3 * sw), depth=depth, init=init)
+                    full = int(pre == self.node_length(level))
+                    init.append(pre | suf << sw | mx << 2 * sw | full << 3 * sw)
+                mem = Memory(shape=unsigned(3 * sw + 1), depth=depth, init=init)
                 m.submodules[f"sum{level}_{bank}"] = mem
                 rports.append(mem.read_port())
                 wports.append(mem.write_port())
@@ -435,11 +444,14 @@ class GranuleFrameAllocator(wiring.Component):
         rd_pre = [Signal(VW, name=f"rd_pre{i}") for i in range(F)]
         rd_suf = [Signal(VW, name=f"rd_suf{i}") for i in range(F)]
         rd_max = [Signal(VW, name=f"rd_max{i}") for i in range(F)]
+        rd_full = [Signal(name=f"rd_full{i}") for i in range(F)]
+        slot_full = [Signal(name=f"slot_full{i}") for i in range(F)]  # stored, not compared
         for i in range(F):
             m.d.sync += [
                 slot_pre[i].eq(rd_pre[i]),
                 slot_suf[i].eq(rd_suf[i]),
                 slot_max[i].eq(rd_max[i]),
+                slot_full[i].eq(rd_full[i]),
             ]
         jlen = [Signal(VW + 2, name=f"jlen{j}") for j in range(F + 1)]  # j * length
         length = Signal(VW + 1)  # granules per node of level ``lvl``
@@ -456,8 +468,15 @@ class GranuleFrameAllocator(wiring.Component):
                             rd_pre[i].eq(word[:sw]),
                             rd_suf[i].eq(word[sw : 2 * sw]),
                             rd_max[i].eq(word[2 * sw : 3 * sw]),
+                            rd_full[i].eq(word[3 * sw]),
                         ]
-        slot_full = [_sig(m, slot_pre[i] == length, f"slot_full{i}") for i in range(F)]
+        # Level constants, registered: lvl and gaddr are stable for a cycle before any use.
+        length_q = Signal.like(length)
+        log2len_q = Signal.like(log2len)
+        jlen_q = [Signal.like(jlen[j], name=f"jlen_q{j}") for j in range(F + 1)]
+        m.d.sync += [length_q.eq(length), log2len_q.eq(log2len)]
+        m.d.sync += [jlen_q[j].eq(jlen[j]) for j in range(F + 1)]
+        length, log2len, jlen = length_q, log2len_q, jlen_q
 
         # Combine the group into its parent's summary (update passes). A child that is not
         # entirely free has pre, suf < length, so "j whole children + pre_j" is an OR, not a sum.
@@ -494,6 +513,9 @@ class GranuleFrameAllocator(wiring.Component):
                     for i in range(F):
                         m.d.comb += node_start[i].eq(Cat(Const(i, LF), gaddr) << shift)
                     m.d.comb += node_start[F].eq(Cat(Const(0, LF), gnext) << shift)
+        node_start_q = [Signal(PW, name=f"node_start_q{i}") for i in range(F + 1)]
+        m.d.sync += [node_start_q[i].eq(node_start[i]) for i in range(F + 1)]
+        node_start = node_start_q
 
         def align_up(value: Value, name: str) -> Value:
             return _sig(m, ((value + gmask) & ~gmask)[:PW], name)
@@ -595,6 +617,8 @@ class GranuleFrameAllocator(wiring.Component):
         l_pre = Signal(VW)  # combined node summary of stage D (level passes)
         l_suf = Signal(VW)
         l_max = Signal(VW)
+        l_full = Signal()
+        word_free_q = Signal()  # stage D of the word pass: the word is entirely free
 
         # Writes to the summary memories: level ``wlvl`` node ``windex``.
         wen = Signal()
@@ -603,13 +627,14 @@ class GranuleFrameAllocator(wiring.Component):
         w_pre = Signal(VW)
         w_suf = Signal(VW)
         w_max = Signal(VW)
+        w_full = Signal()
         for level in range(T):
             sw = self._summary_width(level)
             for bank in range(F):
                 port = sum_w[level][bank]
                 m.d.comb += [
                     port.addr.eq(windex >> LF),
-                    port.data.eq(Cat(w_pre[:sw], w_suf[:sw], w_max[:sw])),
+                    port.data.eq(Cat(w_pre[:sw], w_suf[:sw], w_max[:sw], w_full)),
                     port.en.eq(wen & (wlvl == level) & (windex[:LF] == bank)),
                 ]
         with m.If(wen & (wlvl == T)):
@@ -670,6 +695,7 @@ class GranuleFrameAllocator(wiring.Component):
         for j in range(4):
             m.d.sync += [seg_q[j][k].eq(segs[j][k]) for k in range(3)]
         m.d.sync += [l_pre.eq(comb_pre), l_suf.eq(comb_suf), l_max.eq(comb_max)]
+        m.d.sync += [l_full.eq(Cat(*slot_full).all()), word_free_q.eq(c_word == 0)]
 
         with m.FSM():
             with m.State("Idle"):
@@ -842,6 +868,7 @@ class GranuleFrameAllocator(wiring.Component):
                         w_pre.eq(d_pre),
                         w_suf.eq(d_suf),
                         w_max.eq(d_max),
+                        w_full.eq(word_free_q),
                     ]
                 with m.If((gaddr > rlast[5:]) & ~vb & ~vc):
                     # the last word summary is written in this cycle
@@ -870,6 +897,7 @@ class GranuleFrameAllocator(wiring.Component):
                         w_pre.eq(l_pre),
                         w_suf.eq(l_suf),
                         w_max.eq(l_max),
+                        w_full.eq(l_full),
                     ]
                 with m.If((gaddr > hi_node) & ~vb & ~vc):
                     # the level's last node is written in this cycle

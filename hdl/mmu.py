@@ -245,7 +245,8 @@ class Tlb(wiring.Component):
     hit_onehot : Out(entries)
         Which entry matched.
     touch : In(entries)
-        One-hot entry to mark as recently used (pseudo-LRU), applied at the clock edge.
+        One-hot entry to mark as recently used (pseudo-LRU), applied at the clock edge (a
+        fill marks its own entry one cycle after the fill).
     fill : In(1)
         Write ``fill_entry`` into the victim at the clock edge: the lowest invalid entry, or
         else the lowest entry not recently used. Ignored in a cycle with ``flush``.
@@ -323,9 +324,12 @@ class Tlb(wiring.Component):
         m.d.comb += do_fill.eq(self.fill & ~self.flush)
 
         # Pseudo-LRU (one "recently used" bit per entry): set on use; when every bit would be
-        # set, keep only the newest.
+        # set, keep only the newest. A fill marks its entry in the next cycle (a register cuts
+        # the walk-result-to-LRU path; the next fill is at least two cycles away).
+        filled = Signal(n)
+        m.d.sync += filled.eq(Mux(do_fill, Const(1, n) << victim, 0))
         used = Signal(n)
-        m.d.comb += used.eq(self.touch | Mux(do_fill, Const(1, n) << victim, 0))
+        m.d.comb += used.eq(self.touch | filled)
         with m.If(used.any()):
             merged = mru | used
             m.d.sync += mru.eq(Mux(merged.all(), used, merged))
@@ -351,7 +355,7 @@ class PageTableWalker(wiring.Component):
     start : In(1)
         Begin a walk of ``vpn`` from the root table ``root_ppn``; held until ``done``. The
         first read is issued in the same cycle (``cyc``/``stb`` are combinational from
-        ``start``), so a walk takes one cycle per PTE read plus the memory's latency.
+        ``start``, which the MMU drives from registers).
     vpn : In(20)
     root_ppn : In(22)
     restart : In(1)
@@ -359,10 +363,11 @@ class PageTableWalker(wiring.Component):
         from the root when its current bus cycle ends, so no PTE read before the flush can
         reach the TLB or the answer.
     done : Out(1)
-        One-cycle pulse (combinational with the last ``ack``/``err``): ``result`` is valid.
+        One-cycle pulse, the cycle after the last ``ack``/``err``: ``result`` is valid (it
+        comes from registers). Suppressed by ``restart`` in the same cycle.
     result : Out(WalkResult)
     busy : Out(1)
-        A walk is in flight (a bus cycle is open).
+        A walk is in flight (a bus cycle is open, or its result is waiting).
     walk_started : Out(1)
         Pulse: a walk (or a restart) issues its first read this cycle.
     bus : Out(WishboneSignature(32))
@@ -375,8 +380,8 @@ class PageTableWalker(wiring.Component):
     or a leaf with A = 0 is a page fault. The permission checks (which give the same cause)
     are made by :class:`Mmu` on the leaf.
 
-    Latency: with a memory answering ``ack`` k cycles after ``stb``, a walk ends after
-    (levels x (k + 1)) - 1 cycles from ``start``; throughput one walk at a time.
+    Latency: with a memory answering ``ack`` k cycles after ``stb``, ``done`` comes
+    levels x (k + 1) cycles after ``start`` (4 for two levels with k = 1); one walk at a time.
     """
 
     def __init__(self) -> None:
@@ -396,22 +401,24 @@ class PageTableWalker(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        busy = Signal()
+        busy = Signal()  # a walk is in flight (bus cycle open, or its result registered)
         level = Signal()  # 1 = root table, 0 = second level
         adr = Signal(32)
         vpn = Signal(20)
         root = Signal(22)
         stale = Signal()
+        ready = Signal()  # the registered result is valid (the bus is idle)
+        result = Signal(WalkResult)
 
         cur_vpn = Mux(busy, vpn, self.vpn)
         cur_root = Mux(busy, root, self.root_ppn)
         root_adr = Cat(cur_vpn[10:], cur_root)
-        active = busy | self.start
+        reading = (busy & ~ready) | (self.start & ~busy)
         cur_level = Mux(busy, level, 1)
         m.d.comb += [
             self.busy.eq(busy),
-            self.bus.cyc.eq(active),
-            self.bus.stb.eq(active),
+            self.bus.cyc.eq(reading),
+            self.bus.stb.eq(reading),
             self.bus.we.eq(0),
             self.bus.sel.eq(0xF),
             self.bus.dat_w.eq(0),
@@ -419,7 +426,7 @@ class PageTableWalker(wiring.Component):
         ]
 
         pte = Pte(self.bus.dat_r)
-        end = active & (self.bus.ack | self.bus.err)
+        end = reading & (self.bus.ack | self.bus.err)
         again = stale | self.restart
         invalid = ~pte.v | (pte.w & ~pte.r)
         leaf = pte.r | pte.x
@@ -428,24 +435,36 @@ class PageTableWalker(wiring.Component):
         finished = self.bus.err | invalid | leaf | ~cur_level
 
         m.d.comb += [
-            self.result.pte.eq(pte),
-            self.result.mega.eq(cur_level),
-            self.result.access_fault.eq(self.bus.err),
-            self.result.page_fault.eq(~self.bus.err & page_fault),
-            self.done.eq(end & ~again & finished),
-            self.walk_started.eq((self.start & ~busy) | (end & again)),
+            self.result.eq(result),
+            self.done.eq(ready & ~self.restart),
+            self.walk_started.eq((self.start & ~busy) | (end & again) | (ready & self.restart)),
         ]
 
         with m.If(self.start & ~busy):
             m.d.sync += [vpn.eq(self.vpn), root.eq(self.root_ppn)]
-        with m.If(end):
+        with m.If(ready):
+            # the result waits one cycle in registers (off the bus-to-TLB path); a flush in
+            # that cycle still sends the walk back to the root
+            with m.If(self.restart):
+                m.d.sync += [ready.eq(0), level.eq(1), adr.eq(root_adr)]
+            with m.Else():
+                m.d.sync += [ready.eq(0), busy.eq(0)]
+        with m.Elif(end):
             with m.If(again):
                 m.d.sync += [busy.eq(1), level.eq(1), adr.eq(root_adr), stale.eq(0)]
             with m.Elif(finished):
-                m.d.sync += [busy.eq(0), stale.eq(0)]
+                m.d.sync += [
+                    busy.eq(1),
+                    ready.eq(1),
+                    stale.eq(0),
+                    result.pte.eq(pte),
+                    result.mega.eq(cur_level),
+                    result.access_fault.eq(self.bus.err),
+                    result.page_fault.eq(~self.bus.err & page_fault),
+                ]
             with m.Else():
                 m.d.sync += [busy.eq(1), level.eq(0), adr.eq(Cat(cur_vpn[:10], pte.ppn0, pte.ppn1))]
-        with m.Elif(active):
+        with m.Elif(reading):
             m.d.sync += [stale.eq(stale | self.restart)]
             with m.If(~busy):
                 m.d.sync += [busy.eq(1), level.eq(1), adr.eq(root_adr)]
@@ -487,9 +506,9 @@ class Mmu(wiring.Component):
 
     Latency and throughput: a hit answers in the cycle after it is accepted (``resp.valid``
     comes from registers), one request per cycle. A miss answers after the walk: with a
-    memory whose ``ack`` follows ``stb`` by one cycle, 5 cycles after acceptance for a 4 KiB
-    page (2 PTE reads of 2 cycles each, plus 1), 3 for a megapage. Requests wait
-    (``req.ready`` = 0) while a miss is resolved.
+    memory whose ``ack`` follows ``stb`` by one cycle, 6 cycles after acceptance for a 4 KiB
+    page (2 PTE reads of 2 cycles each, plus 2), 4 for a megapage or a fault at the root.
+    Requests wait (``req.ready`` = 0) while a miss is resolved.
     """
 
     def __init__(self, entries: int = 16) -> None:

@@ -45,6 +45,7 @@ from .system import IobConfig, MemoryConfig, MemoryRegion, MemorySystem, PoolSta
 # -- end slab --
 
 # -- virtual memory and shm (issue 4) --
+# isort: split
 from .shm import (
     IPC_CREAT,
     IPC_EXCL,
@@ -92,6 +93,8 @@ from .vm import (
     Process,
     Region,
 )
+
+# isort: split
 # -- end vm --
 
 __all__ = [

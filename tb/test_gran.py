@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from mmaccel.sw import (
     GranInfo,
@@ -39,7 +41,7 @@ def test_initialize_rounds_start_and_counts_whole_granules() -> None:
         {"start": 0, "size": 65537 << 4, "log2gran": 4},
     ],
 )
-def test_bad_parameters_are_refused(kwargs: dict[str, int]) -> None:
+def test_bad_parameters_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(InvalidArgument):
         GranuleAllocator(**kwargs)
 

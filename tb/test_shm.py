@@ -6,7 +6,6 @@ import errno
 import itertools
 
 import pytest
-
 from mmaccel.sw import (
     IPC_CREAT,
     IPC_EXCL,

@@ -479,3 +479,52 @@ def test_driver_over_uart() -> None:
     if "error" in result:
         raise result["error"]  # type: ignore[misc]
     assert result.get("ok")
+
+
+# -- host driver pieces without a board -------------------------------------------------------
+
+
+class _RegisterFile:
+    """Stands in for BridgeLink: a dict of words, counting the accesses."""
+
+    def __init__(self) -> None:
+        self.words: dict[int, int] = {}
+        self.writes = 0
+
+    def read32(self, addr: int) -> int:
+        return self.words.get(addr, 0)
+
+    def write32(self, addr: int, value: int) -> None:
+        from mmaccel.boards.top import BOARD_MAP, BOARD_REGMAP
+
+        if addr != BOARD_MAP["info"] + BOARD_REGMAP["PTMEM_CLEAR"].offset:  # done at once
+            self.words[addr] = value
+        self.writes += 1
+
+
+def test_serial_mmu_load_sends_only_changes() -> None:
+    from typing import cast
+
+    from mmaccel.boards.top import BOARD_MAP
+    from mmaccel.sw.memory import PhysicalMemory
+    from mmaccel.sw.serial_driver import SerialMmu
+
+    regs = _RegisterFile()
+    mmu = SerialMmu(cast(BridgeLink, regs), 8192)
+    mem = PhysicalMemory(8192)
+    mem.write_u32(0x10, 0xABCD)
+    mem.write_u32(0x1FFC, 7)
+    mmu.clear_memory()  # the fake clears at once: PTMEM_CLEAR reads 0
+    writes = regs.writes
+    assert mmu.load(mem) == 2 and regs.writes == writes + 2
+    assert regs.words[BOARD_MAP["ptmem"] + 0x10] == 0xABCD
+    assert mmu.load(mem) == 0  # nothing changed
+    mem.write_u32(0x10, 0)
+    assert mmu.load(mem, pages=[0]) == 1 and regs.words[BOARD_MAP["ptmem"] + 0x10] == 0
+    # bad input: nothing is written
+    writes = regs.writes
+    with pytest.raises(InvalidArgument, match="does not fit"):
+        mmu.load(PhysicalMemory(16384))
+    with pytest.raises(InvalidArgument, match="0x800"):
+        mmu.load(mem, pages=[0, 0x800])
+    assert regs.writes == writes

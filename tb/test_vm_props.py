@@ -8,8 +8,11 @@ mapped), of the shm segments and of the vmalloc allocations, and after every ste
 (b) no two processes translate to one page except shm pages, MAP_SHARED pages shared by fork,
     and the kernel's global mappings (which are not per-process);
 (c) the page allocator's free count equals what the belief says is free: total minus roots,
-    level-0 tables (one per 4 MiB slot with a mapped page), anonymous frames, shm pages and
-    vmalloc pages.
+    level-0 tables (one per 4 MiB slot holding a 4 KiB mapping; megapages need none),
+    anonymous frames, shm pages and vmalloc pages.
+
+Besides mmap and shm, direct AddressSpace.map/unmap of device addresses (4 KiB runs and 4 MiB
+megapages, split when partly unmapped) are mixed in.
 
 A step that raises must leave memory, the free map and all bookkeeping as they were.
 """

@@ -66,7 +66,12 @@ GFA_MUTATIONS: dict[str, Mutation] = {
         Mutation(
             "candidate_off_by_one",
             _GFA,
-            (("m.d.comb += p.eq((c + gmask) & ~gmask)", "m.d.comb += p.eq((c + gmask + 1) & ~gmask)"),),
+            (
+                (
+                    "return _sig(m, ((value + gmask) & ~gmask)[:PW], name)",
+                    "return _sig(m, ((value + gmask + 1) & ~gmask)[:PW], name)",
+                ),
+            ),
             "the search tests the run one granule after the first aligned candidate",
         ),
         Mutation(
@@ -188,12 +193,12 @@ class GfaHarness(FormalHarness):
         log2gran: int = 4,
         mutation: str | None = None,
     ) -> None:
-        super().__init__()
         for p in props:
             if p not in self.PROPS:
-                raise ValueError(f"unknown allocator property {p!r}; known: {self.PROPS}")
+                raise self.invalid(f"unknown allocator property {p!r}; known: {self.PROPS}")
         if not 1 <= granules <= 256:
-            raise ValueError(f"granules must be in 1..256 for a proof, not {granules}")
+            raise self.invalid(f"granules must be in 1..256 for a proof, not {granules}")
+        super().__init__()
         self.props = props
         self.granules = granules
         self.log2gran = log2gran
@@ -268,16 +273,15 @@ class GfaHarness(FormalHarness):
         is_ok = status == _OK
         after = Signal(g)
         m.d.comb += after.eq(shadow)
-        with m.If(new & is_ok):
-            with m.Switch(op):
-                with m.Case(_ALLOC):
-                    m.d.comb += after.eq(shadow | got_mask)
-                with m.Case(_RESERVE):
-                    m.d.comb += after.eq(shadow | range_mask)
-                with m.Case(_FREE):
-                    m.d.comb += after.eq(shadow & ~range_mask)
-                with m.Case(_CLEAR):
-                    m.d.comb += after.eq(0)
+        with m.If(new & is_ok), m.Switch(op):
+            with m.Case(_ALLOC):
+                m.d.comb += after.eq(shadow | got_mask)
+            with m.Case(_RESERVE):
+                m.d.comb += after.eq(shadow | range_mask)
+            with m.Case(_FREE):
+                m.d.comb += after.eq(shadow & ~range_mask)
+            with m.Case(_CLEAR):
+                m.d.comb += after.eq(0)
         with m.If(new):
             m.d.sync += shadow.eq(after)
 
@@ -319,19 +323,17 @@ class GfaHarness(FormalHarness):
             )
 
         if "free_count" in self.props:
-            m.d.comb += Assert(
-                ~new | (resp.free_count == free_granules(after)),
-                "free_count on a response == free granules",
-            )
+            # Checked whenever no request is in flight (from the cycle after each response on);
+            # the counter is the register every response carries.
             m.d.comb += Assert(
                 pending | (resp.free_count == free_granules(shadow)),
-                "free_count between requests == free granules",
+                "free_count == free granules whenever no request is in flight",
             )
 
         if "unchanged_on_failure" in self.props:
             idle_before = Signal()
             m.d.sync += idle_before.eq(~dut.busy & ~pending)
-            word = (Cat(shadow, Const(0, 32 * max(words, 2) - g)).word_select(watch, 32))
+            word = Cat(shadow, Const(0, 32 * max(words, 2) - g)).word_select(watch, 32)
             m.d.comb += Assert(
                 ~idle_before | (dut.dbg_data == word),
                 "the map equals the shadow (failures and errors change nothing)",
@@ -372,7 +374,8 @@ class GfaHarness(FormalHarness):
 
         if "latency" in self.props:
             # INFO and the errors found from the fields alone (BAD_OP, a zero count): 2 cycles.
-            quick = (op == _INFO) | (op >= 5) | (count == 0)
+            counted = (op == _ALLOC) | (op == _FREE) | (op == _RESERVE)
+            quick = (op == _INFO) | (op >= 5) | (counted & (count == 0))
             m.d.comb += Assert(
                 ~pending | (waited <= Mux(quick, 2, bound)),
                 f"every request answered within its bound (2 or {bound} cycles)",

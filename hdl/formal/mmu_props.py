@@ -129,10 +129,10 @@ class TlbHarness(FormalHarness):
     def __init__(
         self, props: tuple[str, ...], entries: int = 4, mutation: str | None = None
     ) -> None:
-        super().__init__()
         for p in props:
             if p not in self.PROPS:
-                raise ValueError(f"unknown TLB property {p!r}; known: {self.PROPS}")
+                raise self.invalid(f"unknown TLB property {p!r}; known: {self.PROPS}")
+        super().__init__()
         self.props = props
         self.entries = entries
         self.mutation = mutation
@@ -214,7 +214,7 @@ def sv32_reference(
     """
 
     def bits(pte: Value) -> dict[str, Value]:
-        names = "v r w x u g a d".split()
+        names = ["v", "r", "w", "x", "u", "g", "a", "d"]
         out = {n: pte[i] for i, n in enumerate(names)}
         out["ppn0"] = pte[10:20]
         out["ppn1"] = pte[20:32]
@@ -246,7 +246,9 @@ def sv32_reference(
     fault = ~bare & (access_fault | page_fault)
 
     def cause_of(table: dict[int, int]) -> Value:
-        return Mux(access == _LOAD, table[_LOAD], Mux(access == _STORE, table[_STORE], table[_FETCH]))
+        return Mux(
+            access == _LOAD, table[_LOAD], Mux(access == _STORE, table[_STORE], table[_FETCH])
+        )
 
     cause = Mux(fault, Mux(access_fault, cause_of(_ACCESS_FAULT), cause_of(_PAGE_FAULT)), 0)
     pa_mega = Cat(va[0:22], p1["ppn1"])
@@ -274,10 +276,10 @@ class MmuHarness(FormalHarness):
     def __init__(
         self, props: tuple[str, ...], entries: int = 4, mutation: str | None = None
     ) -> None:
-        super().__init__()
         for p in props:
             if p not in self.PROPS:
-                raise ValueError(f"unknown MMU property {p!r}; known: {self.PROPS}")
+                raise self.invalid(f"unknown MMU property {p!r}; known: {self.PROPS}")
+        super().__init__()
         self.props = props
         self.entries = entries
         self.mutation = mutation
@@ -383,12 +385,7 @@ class MmuHarness(FormalHarness):
         resp = mmu.resp.payload
         check = mmu.resp.valid & pending & clean & watched
         m.d.comb += Assert(
-            ~check
-            | (
-                (resp.fault == fault)
-                & (Value.cast(resp.cause) == cause)
-                & (resp.pa == pa)
-            ),
+            ~check | ((resp.fault == fault) & (Value.cast(resp.cause) == cause) & (resp.pa == pa)),
             "the answer equals the Sv32 reference"
             + (" after the last covering flush" if changes else ""),
         )
@@ -397,67 +394,75 @@ class MmuHarness(FormalHarness):
 # -- the proof list ---------------------------------------------------------------------------
 
 
-def mmu_proofs() -> list[Proof]:
-    """The MMU's proofs (expected PASS) and its mutants (expected FAIL)."""
-    return [
-        Proof(
+def mmu_proofs(deep: bool = False) -> list[Proof]:
+    """The MMU's proofs (expected PASS) and its mutants (expected FAIL).
+
+    BMC depths (cycles): the TLB 6 (fill every entry, flush, look up), the MMU 8 (a miss
+    walked, filled and answered, then hits); ``deep=True``: 8 and 10 (minutes each).
+    """
+    d_tlb = 8 if deep else 6
+    d_mmu = 10 if deep else 8
+    cases: list[tuple[str, str, int, str, str | None]] = [
+        (
             "tlb.asid_isolation",
-            lambda: TlbHarness(("asid_isolation",)),
-            "k-induction",
+            "asid_isolation",
             1,
             "a TLB hit is global or tagged with the lookup's ASID",
+            None,
         ),
-        Proof(
+        (
             "tlb.flush_covers",
-            lambda: TlbHarness(("flush_covers",)),
-            "bmc",
-            12,
+            "flush_covers",
+            d_tlb,
             "after any sfence.vma form, no lookup hits an entry the flush covered",
+            None,
         ),
-        Proof(
+        (
             "mmu.permission_check",
-            lambda: MmuHarness(("permission_check",)),
-            "bmc",
-            12,
+            "permission_check",
+            d_mmu,
             "every answer (hit or walk) equals the combinational Sv32 rules",
+            None,
         ),
-        Proof(
+        (
             "mmu.flush_no_stale_walk",
-            lambda: MmuHarness(("flush_no_stale_walk",)),
-            "bmc",
-            14,
+            "flush_no_stale_walk",
+            d_mmu,
             "after a covering flush no answer comes from a flushed entry or an older walk",
+            None,
         ),
-        Proof(
-            "tlb.asid_isolation!asid_bit0_ignored",
-            lambda: TlbHarness(("asid_isolation",), mutation="asid_bit0_ignored"),
-            "bmc",
-            4,
-            MMU_MUTATIONS["asid_bit0_ignored"].description,
-            expect="FAIL",
-        ),
-        Proof(
-            "tlb.flush_covers!flush_skips_entry0",
-            lambda: TlbHarness(("flush_covers",), mutation="flush_skips_entry0"),
-            "bmc",
-            12,
-            MMU_MUTATIONS["flush_skips_entry0"].description,
-            expect="FAIL",
-        ),
-        Proof(
+        ("tlb.asid_isolation!asid_bit0_ignored", "asid_isolation", 4, "", "asid_bit0_ignored"),
+        ("tlb.flush_covers!flush_skips_entry0", "flush_covers", d_tlb, "", "flush_skips_entry0"),
+        (
             "mmu.permission_check!sum_allows_fetch",
-            lambda: MmuHarness(("permission_check",), mutation="sum_allows_fetch"),
-            "bmc",
-            12,
-            MMU_MUTATIONS["sum_allows_fetch"].description,
-            expect="FAIL",
+            "permission_check",
+            d_mmu,
+            "",
+            "sum_allows_fetch",
         ),
-        Proof(
+        (
             "mmu.flush_no_stale_walk!restart_ignored",
-            lambda: MmuHarness(("flush_no_stale_walk",), mutation="restart_ignored"),
-            "bmc",
-            14,
-            MMU_MUTATIONS["restart_ignored"].description,
-            expect="FAIL",
+            "flush_no_stale_walk",
+            d_mmu,
+            "",
+            "restart_ignored",
         ),
     ]
+    out = []
+    for name, prop, depth, text, mutation in cases:
+        harness = TlbHarness if name.startswith("tlb.") else MmuHarness
+
+        def build(
+            harness: type[TlbHarness | MmuHarness] = harness,
+            prop: str = prop,
+            mutation: str | None = mutation,
+        ) -> FormalHarness:
+            return harness((prop,), mutation=mutation)
+
+        if mutation is None:
+            method = "k-induction" if prop == "asid_isolation" else "bmc"
+            out.append(Proof(name, build, method, depth, text))  # type: ignore[arg-type]
+        else:
+            text = MMU_MUTATIONS[mutation].description
+            out.append(Proof(name, build, "bmc", depth, text, expect="FAIL"))
+    return out

@@ -15,30 +15,30 @@ from .sby import FormalHarness, Proof
 __all__ = ["BLOCKS", "all_proofs", "select"]
 
 
-def _toy() -> list[Proof]:
+def _toy(deep: bool) -> list[Proof]:
     from .toy import toy_proofs
 
     return toy_proofs()
 
 
-def _mmu() -> list[Proof]:
+def _mmu(deep: bool) -> list[Proof]:
     import mmaccel.hdl.mmu  # noqa: F401  (fail here, clearly, if the block is missing)
 
     from .mmu_props import mmu_proofs
 
-    return mmu_proofs()
+    return mmu_proofs(deep)
 
 
-def _gfa() -> list[Proof]:
+def _gfa(deep: bool) -> list[Proof]:
     import mmaccel.hdl.gfa  # noqa: F401
 
     from .gfa_props import gfa_proofs
 
-    return gfa_proofs()
+    return gfa_proofs(deep=deep)
 
 
 #: Block name -> function returning its proofs and mutants.
-BLOCKS: dict[str, Callable[[], list[Proof]]] = {"toy": _toy, "mmu": _mmu, "gfa": _gfa}
+BLOCKS: dict[str, Callable[[bool], list[Proof]]] = {"toy": _toy, "mmu": _mmu, "gfa": _gfa}
 
 
 class _Missing(FormalHarness):
@@ -50,12 +50,15 @@ class _Missing(FormalHarness):
         raise self.error
 
 
-def all_proofs(mutants: bool = True) -> list[Proof]:
-    """Every proof of every block (and the mutants unless ``mutants=False``)."""
+def all_proofs(mutants: bool = True, deep: bool = False) -> list[Proof]:
+    """Every proof of every block (and the mutants unless ``mutants=False``).
+
+    ``deep=True`` selects the larger BMC depths (tens of minutes instead of a few).
+    """
     out: list[Proof] = []
     for block, make in BLOCKS.items():
         try:
-            proofs = make()
+            proofs = make(deep)
         except Exception as error:  # a missing block is a result, not a crash
             message = RuntimeError(f"block {block!r} unavailable: {type(error).__name__}: {error}")
             out.append(

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,11 @@ class FormalHarness(Elaboratable):
 
     def __init__(self) -> None:
         self.cd_sync = ClockDomain("sync")
+
+    def invalid(self, message: str) -> ValueError:
+        """A ValueError for a bad constructor argument (and no "never used" warning)."""
+        self._MustUse__silence = True
+        return ValueError(message)
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -264,6 +270,9 @@ def sby_text(method: Method, depth: int, solver: str, timeout: float | None = No
     )
 
 
+# Elaboration and mutant building are not meant to run on several threads at once.
+_BUILD_LOCK = threading.Lock()
+
 _DONE = re.compile(r"DONE \((\w+), rc=(\d+)\)")
 _CHECKING = re.compile(r"Checking assertions in step (\d+)")
 _FAILED_AT = re.compile(r"failed assertion (\S+) at (.*?)(?: step (\d+))?$")
@@ -354,7 +363,8 @@ def run_proof(
         return result("SKIPPED", log_tail="no time left in the budget")
     try:
         tools = find_tools(solver)
-        text = proof.build().to_rtlil()
+        with _BUILD_LOCK:
+            text = proof.build().to_rtlil()
     except Exception as error:  # a broken harness is a result, not a crash of the whole run
         return result("ERROR", log_tail=f"{type(error).__name__}: {error}")
 
@@ -387,7 +397,9 @@ def run_proof(
             return result("TIMEOUT", log_tail=output[-2000:])
         status, step, failed = _parse(output)
         messages = _messages(text)
-        described = [f"{where}: {messages[where]}" if where in messages else where for where in failed]
+        described = [
+            f"{where}: {messages[where]}" if where in messages else where for where in failed
+        ]
         return result(
             status,
             step=step,

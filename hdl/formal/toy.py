@@ -51,12 +51,14 @@ class ToySlotAllocator(wiring.Component):
     """
 
     def __init__(self, slots: int = 8, bug: str | None = None) -> None:
+        self._MustUse__silence = True  # until the arguments are known to be good
         if not isinstance(slots, int) or isinstance(slots, bool):
             raise TypeError(f"slots must be an int, not {slots!r}")
         if not 2 <= slots <= 64:
             raise ValueError(f"slots must be between 2 and 64, not {slots}")
         if bug is not None and bug not in TOY_BUGS:
             raise ValueError(f"bug must be None or one of {TOY_BUGS}, not {bug!r}")
+        self._MustUse__silence = False
         self._slots = slots
         self._bug = bug
         super().__init__(
@@ -86,7 +88,10 @@ class ToySlotAllocator(wiring.Component):
         m.d.comb += [self.ok.eq(self.alloc & found), self.index.eq(index)]
         with m.If(self.alloc):
             with m.If(found):
-                m.d.sync += [used.bit_select(index, 1).eq(1), self.free_count.eq(self.free_count - 1)]
+                m.d.sync += [
+                    used.bit_select(index, 1).eq(1),
+                    self.free_count.eq(self.free_count - 1),
+                ]
             with m.Elif(self._bug == "count_on_fail"):
                 m.d.sync += self.free_count.eq(self.free_count - 1)
         with m.Elif(self.free):
@@ -123,10 +128,10 @@ class ToySlotHarness(FormalHarness):
     PROPS = ("no_double_alloc", "free_count", "lowest_first")
 
     def __init__(self, props: tuple[str, ...], slots: int = 8, bug: str | None = None) -> None:
-        super().__init__()
         for p in props:
             if p not in self.PROPS:
-                raise ValueError(f"unknown property {p!r}; known: {self.PROPS}")
+                raise self.invalid(f"unknown property {p!r}; known: {self.PROPS}")
+        super().__init__()
         self.props = props
         self.slots = slots
         self.bug = bug
