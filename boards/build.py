@@ -160,6 +160,16 @@ def _summary(
     return luts, ffs, brams
 
 
+def _overfull(folder: Path) -> str:
+    """``: does not fit (ICESTORM_LC 5565/5280)`` when nextpnr's log shows a resource over 100 %."""
+    tim = folder / "top.tim"
+    if not tim.exists():
+        return ""
+    over = re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", tim.read_text(), re.MULTILINE)
+    full = [f"{cell} {used}/{avail}" for cell, used, avail, pct in over if int(pct) > 100]
+    return f": does not fit ({', '.join(full)})" if full else ""
+
+
 def _retarget_clock(folder: Path, family: str, mhz: float) -> None:
     """Rewrite the clock constraint Amaranth wrote (top.pcf / top.lpf) to ``mhz``."""
     if not mhz > 0:
@@ -263,7 +273,7 @@ def build_board(
             tail = log.read_text(errors="replace").strip().splitlines()[-15:]
             raise BuildError(
                 f"{name} failed for {target.name} ({config.label()}) with exit status "
-                f"{proc.returncode}; log: {log}\n" + "\n".join(tail)
+                f"{proc.returncode}{_overfull(folder)}; log: {log}\n" + "\n".join(tail)
             )
         say(f"[{target.name} {config.label()}]   done in {seconds[tool]:.1f} s")
     report_path = folder / "report.json"

@@ -38,14 +38,15 @@ def run_sweep(
     """Build every (board, granules, TLB entries) point and write the results.
 
     Rows already in ``<out>/boards-sweep.json`` for other points are kept, so sweeps of
-    different boards add up. Returns the rows written.
+    different boards add up; the files are rewritten after every point. Returns all rows of
+    the table.
     """
     from .build import build_board
 
     say = progress or (lambda text: None)
     if not boards or not granules or not tlb_entries:
         raise InvalidArgument("a sweep needs at least one board, granule count and TLB size")
-    rows: list[dict[str, Any]] = []
+    table: list[dict[str, Any]] = []
     points = [(b, g, t) for b in boards for g in granules for t in tlb_entries if g or t]
     for index, (board, g, t) in enumerate(points, 1):
         mhz = clock_mhz if clock_mhz is not None else DEFAULT_CLOCK_MHZ[board.family]
@@ -82,16 +83,22 @@ def run_sweep(
                 ptmem_bytes=config.ptmem_bytes,
                 seconds=result.seconds,
             )
-        rows.append(row)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = _merge(out_dir / "boards-sweep.json", rows)
-    (out_dir / "boards-sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out_dir / "boards-sweep.md").write_text(markdown_table(rows))
+        # Written after every point, so an interrupted sweep keeps what it measured.
+        table = _write(out_dir, [row])
     say(f"wrote {out_dir / 'boards-sweep.md'} and {out_dir / 'boards-sweep.json'}")
     if plot:
         png = out_dir / "boards-sweep.png"
-        plot_sweep(rows, png)
+        plot_sweep(table, png)
         say(f"wrote {png}")
+    return table
+
+
+def _write(out_dir: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge ``new`` into ``boards-sweep.json`` and rewrite it and ``boards-sweep.md``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = _merge(out_dir / "boards-sweep.json", new)
+    (out_dir / "boards-sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out_dir / "boards-sweep.md").write_text(markdown_table(rows))
     return rows
 
 
@@ -122,7 +129,10 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     for r in rows:
         head = f"| {r['board']} | {r['granules'] or '-'} | {r['tlb_entries'] or '-'} "
         if "error" in r:
-            out.append(head + f"| failed: {r['error']} | | | | {r['clock_mhz']} | | |")
+            reason = str(r["error"]).split("; log:")[0]
+            if "does not fit" in reason:
+                reason = "does not fit" + reason.split("does not fit", 1)[1]
+            out.append(head + f"| {reason} | | | | {r['clock_mhz']:g} | | |")
             continue
         out.append(
             head + f"| {r['luts']} | {r['ffs']} | {r['brams']} | {r['fmax_mhz']:.1f} "

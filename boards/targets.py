@@ -193,12 +193,15 @@ BOARDS: dict[str, BoardTarget] = {
             name="icebreaker",
             description="1BitSquared iCEBreaker (Lattice iCE40UP5K-SG48, 12 MHz)",
             platform_path="amaranth_boards.icebreaker:ICEBreakerPlatform",
-            defaults=BoardConfig(granules=4096, tlb_entries=8, ptmem_bytes=65536),
+            # The UP5K's 5280 logic cells hold the allocator (1024 granules: 5039 cells with the
+            # bridge) or the MMU (8 entries: 3096 cells), not both: see docs/boards.md.
+            defaults=BoardConfig(granules=1024, tlb_entries=0, ptmem_bytes=65536),
             leds=(("led_g", 0), ("led_r", 0)),
             tool_env=dict(_ICE40_ENV),
             note="Host link on the FTDI's second channel (the board's USB serial port). The "
-            "page-table memory is in the UP5K's SPRAM (64 KiB), leaving the block RAM to the "
-            "allocator.",
+            "UP5K holds the allocator or the MMU, not both: the default is the allocator; "
+            "--granules 0 --tlb-entries 8 builds the MMU. The page-table memory is in the "
+            "UP5K's SPRAM (64 KiB), leaving the block RAM to the allocator.",
         ),
         BoardTarget(
             name="ulx3s-85f",

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from amaranth.hdl import Cat, ClockSignal, Elaboratable, Instance, Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import io, stream, wiring
 from amaranth.lib.wiring import In, Out
 from mmaccel.hdl.interconnect import (
     Window,
@@ -427,12 +427,8 @@ class BoardCore(wiring.Component):
         slaves: list[tuple[str, Any]] = [("info", info.bus)]
 
         if c.granules:
-            try:
-                from mmaccel.hdl.gfa_wb import GfaWishbone
-            except ImportError as error:  # the allocator's bus wrapper is not there yet
-                raise RuntimeError(
-                    f"the allocator's Wishbone wrapper is missing: {error}"
-                ) from None
+            from mmaccel.hdl.gfa_wb import GfaWishbone
+
             gfa = GfaWishbone(granules=c.granules, log2gran=c.log2gran, base=c.gfa_base)
             m.submodules.gfa = gfa
             windows.append(Window("gfa", BOARD_MAP["gfa"], gfa.bus.signature.addr_width))
@@ -536,16 +532,22 @@ class BoardTop(Elaboratable):
         m.submodules.core = core = BoardCore(
             self.config, clk_hz=clk_hz, spram=self.target.family == "ice40"
         )
-        uart = platform.request(*self.target.uart)
-        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+        uart = platform.request(*self.target.uart, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [core.rx.eq(rx.i), tx.o.eq(core.tx)]
         bit = 0
         for name, number in self.target.leds:
-            led = platform.request(name, number)
+            led = platform.request(name, number, dir="-")
             if name == "rgb_led":
-                m.d.comb += [led.g.o.eq(core.leds[0]), led.r.o.eq(core.leds[1])]
-                m.d.comb += led.b.o.eq(core.leds[2])
+                for colour, index in (("g", 0), ("r", 1), ("b", 2)):
+                    buffer = io.Buffer("o", getattr(led, colour))
+                    m.submodules[f"led_{colour}"] = buffer
+                    m.d.comb += buffer.o.eq(core.leds[index])
                 bit += 3
             else:
-                m.d.comb += led.o.eq(core.leds[bit])
+                buffer = io.Buffer("o", led)
+                m.submodules[f"{name}_{number}"] = buffer
+                m.d.comb += buffer.o.eq(core.leds[bit])
                 bit += 1
         return m

@@ -1,8 +1,11 @@
 """Run cocotb 2.x test benches on Amaranth designs, and lint their Verilog with Verilator.
 
-:func:`run_cocotb` converts a design to SystemVerilog (Yosys ``write_verilog -sv``, which emits
-``always_comb``; plain Verilog can leave combinational logic at X at time 0 under Icarus,
-amaranth issues 594 and 1629), builds it with ``cocotb_tools.runner`` and runs the test module.
+:func:`run_cocotb` converts a design to Verilog, builds it with ``cocotb_tools.runner`` and runs
+the test module. For Verilator the Verilog is SystemVerilog (Yosys ``write_verilog -sv``,
+``always_comb``, evaluated at time 0; plain Verilog can leave combinational logic at X at time 0,
+amaranth issues 594 and 1629). For Icarus it is plain Verilog (``always @*``): Icarus 11 turns
+an ``always_comb`` that writes bit slices of a vector into an endless loop at time 0 (see
+:func:`to_verilog`); test benches on Icarus should drive every input at time 0.
 
 Simulators:
 
@@ -222,10 +225,15 @@ def default_build_root() -> Path:
 # -- Verilog ---------------------------------------------------------------------------------
 
 
-def to_verilog(design: Any, toplevel: str) -> str:
-    """SystemVerilog text of an Amaranth ``design`` (a ``wiring.Component``), module ``toplevel``.
+def to_verilog(design: Any, toplevel: str, *, sv: bool = True) -> str:
+    """Verilog text of an Amaranth ``design`` (a ``wiring.Component``), module ``toplevel``.
 
-    Uses Yosys ``write_verilog -sv`` so combinational processes become ``always_comb``.
+    With ``sv=True`` (the default) Yosys writes ``write_verilog -sv``: combinational processes
+    become ``always_comb``, which every simulator evaluates at time 0. With ``sv=False`` they
+    are ``always @*`` (plain Verilog-2005), which Icarus needs: Icarus 11 makes an
+    ``always_comb`` that assigns bit slices of a vector sensitive to the whole vector ("sorry:
+    constant selects in always_* processes are not currently supported"), so such a process
+    re-triggers itself forever at time 0 (seen with the granule allocator's Verilog).
     """
     from amaranth.back import rtlil, verilog
 
@@ -233,7 +241,7 @@ def to_verilog(design: Any, toplevel: str) -> str:
         raise ValueError(f"toplevel must be a Verilog identifier, not {toplevel!r}")
     rtlil_text = rtlil.convert(design, name=toplevel, emit_src=False)
     text: str = verilog._convert_rtlil_text(
-        rtlil_text, strip_internal_attrs=True, write_verilog_opts=["-sv"]
+        rtlil_text, strip_internal_attrs=True, write_verilog_opts=["-sv"] if sv else []
     )
     return text
 
@@ -455,7 +463,7 @@ def run_cocotb(
 
     mode = _waves_mode(waves)
     trace = mode is not False
-    text = to_verilog(design, toplevel)
+    text = to_verilog(design, toplevel, sv=sim != "icarus")
     recipe = f"{_RECIPE_VERSION}\n{sim}\n{trace}\n{sys.executable}\n"
     key = hashlib.sha256(f"{recipe}{text}".encode()).hexdigest()[:16]
     bdir = (

@@ -77,7 +77,7 @@ __all__ = [
 MAX_GRANULES = 65536
 
 
-class GfaOp(enum.Enum, shape=3):
+class GfaOp(enum.Enum, shape=3):  # type: ignore[call-arg]
     """Operation codes of a :class:`GfaRequest`."""
 
     ALLOC = 0
@@ -87,7 +87,7 @@ class GfaOp(enum.Enum, shape=3):
     CLEAR = 4
 
 
-class GfaStatus(enum.Enum, shape=4):
+class GfaStatus(enum.Enum, shape=4):  # type: ignore[call-arg]
     """Status codes of a :class:`GfaResponse`.
 
     ``NO_SPACE`` is a failure (the map is unchanged, the request was valid); every code from
@@ -524,7 +524,23 @@ class GranuleFrameAllocator(wiring.Component):
         after = [_sig(m, (node_start[i + 1] - slot_suf[i])[:PW], f"after{i}") for i in range(F)]
         carries: list[Value] = [carry]
         aligned: list[Value] = [align_up(carry, "al_carry")]
-        aligned_after = [align_up(after[i], f"al_after{i}") for i in range(F)]
+        # align_up(node_start[i+1] - suf) without a second adder: when the alignment is at most
+        # the node length, node_start[i+1] is a multiple of it and the result is
+        # node_start[i+1] - (suf rounded down); when it is larger (suf < alignment) the result
+        # is align_up(node_start[i+1]), which depends on registers only.
+        small_align = _sig(m, glog <= log2len, "small_align")
+        aligned_after = [
+            _sig(
+                m,
+                Mux(
+                    small_align,
+                    (node_start[i + 1] - (slot_suf[i] & ~gmask[:VW]))[:PW],
+                    align_up(node_start[i + 1], f"al_next{i}"),
+                ),
+                f"al_after{i}",
+            )
+            for i in range(F)
+        ]
         fit = []
         hit = []
         for i in range(F):

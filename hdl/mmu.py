@@ -249,7 +249,8 @@ class Tlb(wiring.Component):
         fill marks its own entry one cycle after the fill).
     fill : In(1)
         Write ``fill_entry`` into the victim at the clock edge: the lowest invalid entry, or
-        else the lowest entry not recently used. Ignored in a cycle with ``flush``.
+        else the lowest entry not recently used, as the entries stood one cycle earlier.
+        Ignored in a cycle with ``flush``.
     fill_entry : In(TlbEntry)
     flush : In(1)
         Apply ``flush_cmd`` at the clock edge (see ``FlushCommand``).
@@ -318,8 +319,11 @@ class Tlb(wiring.Component):
         # Victim: the lowest invalid entry, else the lowest entry not recently used.
         inv_any, inv_idx = _first_set(m, [~e.valid for e in ent], "inv")
         old_any, old_idx = _first_set(m, [~mru[i] for i in range(n)], "old")
+        # The choice is registered (off the fill path): it reflects the entries one cycle
+        # earlier, which for a fill is exact (a walk leaves at least two quiet cycles between
+        # the last lookup or flush and its fill).
         victim = Signal(range(n))
-        m.d.comb += victim.eq(Mux(inv_any, inv_idx, Mux(old_any, old_idx, 0)))
+        m.d.sync += victim.eq(Mux(inv_any, inv_idx, Mux(old_any, old_idx, 0)))
         do_fill = Signal()
         m.d.comb += do_fill.eq(self.fill & ~self.flush)
 
@@ -360,8 +364,8 @@ class PageTableWalker(wiring.Component):
     root_ppn : In(22)
     restart : In(1)
         The TLB was flushed: the walk in flight (if any) forgets what it read and starts again
-        from the root when its current bus cycle ends, so no PTE read before the flush can
-        reach the TLB or the answer.
+        from the root when its current bus cycle ends (at once if its result is waiting in
+        registers), so no PTE read before the flush can reach the TLB or the answer.
     done : Out(1)
         One-cycle pulse, the cycle after the last ``ack``/``err``: ``result`` is valid (it
         comes from registers). Suppressed by ``restart`` in the same cycle.
@@ -489,8 +493,10 @@ class Mmu(wiring.Component):
         The current satp. Its ASID and root are sampled when a request is accepted; changing
         the ASID flushes nothing. MODE = 0 (bare) answers pa = va without faults.
     flush : In(1)
-        Apply ``flush_cmd`` this cycle (one flush per cycle, always accepted). A request
-        accepted in the same cycle misses; a walk in flight restarts from the root.
+        Apply ``flush_cmd`` (one flush per cycle, always accepted). The TLB entries go at the
+        end of the next cycle; requests accepted in the flush's cycle or the next one miss,
+        and a walk in flight restarts from the root, so every request accepted from the
+        flush's cycle on sees the flush.
     flush_cmd : In(FlushCommand)
     bus : Out(WishboneSignature(32))
         The walker's Wishbone master (PTE reads only).
@@ -543,21 +549,30 @@ class Mmu(wiring.Component):
 
         # Stage 1 register: the accepted request and what is known about its translation.
         s_valid = Signal()
-        s_done = Signal()  # the answer is known (hit, bare, or walk finished)
+        s_hitflag = Signal()  # the lookup hit (written only at acceptance: a short D path)
         s_req = Signal(TranslationRequest)
         s_asid = Signal(9)
         s_root = Signal(22)
         s_bare = Signal()
-        s_ent = Signal(TlbEntry)  # ppn, flags, mega of the translation
-        s_afault = Signal()
-        s_pfault = Signal()
+        s_hit = Signal(TlbEntry)  # the TLB's entry, written only at acceptance
+        s_walked = Signal()  # the answer comes from the walk (whose result stays registered)
         s_touch = Signal(self._entries)
+
+        # A flush reaches the TLB one cycle late (registered: the VA compare of every entry
+        # is then off the input path). Lookups in its cycle and the next are treated as
+        # misses, and a walk in flight restarts at once, so nothing observes the delay.
+        flush_r = Signal()
+        flush_cmd_r = Signal(FlushCommand)
+        m.d.sync += [flush_r.eq(self.flush), flush_cmd_r.eq(self.flush_cmd)]
+
+        s_done = Signal()  # the answer is known (hit, bare, or walk finished)
+        m.d.comb += s_done.eq(s_hitflag | s_bare | s_walked)
 
         m.d.comb += [
             tlb.lookup_vpn.eq(self.req.payload.va[12:]),
             tlb.lookup_asid.eq(self.satp.asid),
-            tlb.flush.eq(self.flush),
-            tlb.flush_cmd.eq(self.flush_cmd),
+            tlb.flush.eq(flush_r),
+            tlb.flush_cmd.eq(flush_cmd_r),
             self.tlb_valid.eq(tlb.valid),
             self.busy.eq(s_valid),
         ]
@@ -568,19 +583,18 @@ class Mmu(wiring.Component):
             accept.eq(self.req.valid & self.req.ready),
         ]
         bare = ~self.satp.mode
-        lookup_hit = tlb.hit & ~self.flush
+        lookup_hit = tlb.hit & ~self.flush & ~flush_r
         with m.If(accept):
             m.d.sync += [
                 s_valid.eq(1),
-                s_done.eq(bare | lookup_hit),
+                s_hitflag.eq(lookup_hit),
                 s_req.eq(self.req.payload),
                 s_asid.eq(self.satp.asid),
                 s_root.eq(self.satp.ppn),
                 s_bare.eq(bare),
-                s_ent.eq(tlb.hit_entry),
-                s_afault.eq(0),
-                s_pfault.eq(0),
-                s_touch.eq(Mux(~bare & lookup_hit, tlb.hit_onehot, 0)),
+                s_hit.eq(tlb.hit_entry),
+                s_walked.eq(0),
+                s_touch.eq(Mux(bare | self.flush, 0, tlb.hit_onehot)),
             ]
         with m.Elif(self.resp.valid & self.resp.ready):
             m.d.sync += [s_valid.eq(0), s_touch.eq(0)]
@@ -616,12 +630,19 @@ class Mmu(wiring.Component):
             tlb.fill_entry.eq(leaf),
         ]
         with m.If(ptw.done):
-            m.d.sync += [
-                s_done.eq(1),
-                s_ent.eq(leaf),
-                s_afault.eq(res.access_fault),
-                s_pfault.eq(res.page_fault),
-            ]
+            m.d.sync += s_walked.eq(1)
+
+        # The translation being answered: the TLB entry captured at acceptance, or the walk's
+        # result, which stays in the walker's registers until the next walk (that needs a new
+        # request, so not before this answer has left).
+        s_ent = Signal(TlbEntry)
+        s_afault = Signal()
+        s_pfault = Signal()
+        m.d.comb += [
+            s_ent.eq(Mux(s_walked, leaf, s_hit)),
+            s_afault.eq(s_walked & res.access_fault),
+            s_pfault.eq(s_walked & res.page_fault),
+        ]
 
         # Answer: permission checks on the registered translation (shallow logic).
         acc = s_req.access
@@ -671,11 +692,13 @@ class Mmu(wiring.Component):
 
         # Counters: the events are registered first (off the lookup and permission paths), so
         # a counter moves one cycle after its event.
+        looked_up = Signal()  # a translated (not bare) request was accepted last cycle
+        m.d.sync += looked_up.eq(accept & ~bare)
         events = Signal(4)
         m.d.sync += events.eq(
             Cat(
-                accept & ~bare & lookup_hit,
-                accept & ~bare & ~lookup_hit,
+                looked_up & s_hitflag,
+                looked_up & ~s_hitflag,
                 ptw.walk_started,
                 self.resp.valid & self.resp.ready & fault,
             )

@@ -3,7 +3,8 @@ the model (mmaccel.sw.GranuleAllocator) operation by operation.
 
 Bus masters: cocotbext-wishbone's ``WishboneMaster`` (through cocotb-bus) and, as the fallback
 that needs nothing else, :class:`mmaccel.hdl.wishbone.CocotbWishboneMaster`. Each test runs
-with both (``@cocotb.parametrize``); the same driver code (:class:`AsyncGfaRegisterDriver`)
+with both (the ``*_cocotbext`` variants are skipped on Icarus, see ``ON_ICARUS``); the same
+driver code (:class:`AsyncGfaRegisterDriver`)
 and the same random session (:func:`gfa_random_session`, shared with the Amaranth-simulator
 test in test_wishbone.py) run on top of either.
 
@@ -185,9 +186,7 @@ async def _start(dut: Any, master: str) -> tuple[Read32, Write32]:
 # -- tests ---------------------------------------------------------------------------------------
 
 
-@cocotb.test()
-@cocotb.parametrize(master=list(MASTERS))
-async def registers_and_errors(dut: Any, master: str) -> None:
+async def _registers_and_errors(dut: Any, master: str) -> None:
     """Identification, configuration, ERR for unmapped words / ro writes / wo reads (no effect),
     a stalled RESULT read right after CMD, and the GAT window."""
     read32, write32 = await _start(dut, master)
@@ -232,9 +231,7 @@ async def registers_and_errors(dut: Any, master: str) -> None:
     assert await read32(regs["GAT_INDEX"].offset) == 1
 
 
-@cocotb.test()
-@cocotb.parametrize(master=list(MASTERS), wait=["stall", "poll"])
-async def random_against_model(dut: Any, master: str, wait: str) -> None:
+async def _random_against_model(dut: Any, master: str, wait: str) -> None:
     """A random session through the register driver, compared with the model step by step."""
     read32, write32 = await _start(dut, master)
     drv = AsyncGfaRegisterDriver(read32, write32, wait=wait)
@@ -253,3 +250,41 @@ async def random_against_model(dut: Any, master: str, wait: str) -> None:
         fails,
         errors,
     )
+
+
+#: cocotbext-wishbone 2.0.1's WishboneMaster stops Icarus 11 (cocotb 2.1) at its first access:
+#: simulated time no longer advances (seen at 20 ns, right after reset; the same master passes
+#: on Verilator, and the project's own master passes on both), so on Icarus only the own
+#: master runs and the cocotbext tests are reported as skipped.
+ON_ICARUS = "icarus" in getattr(cocotb, "SIM_NAME", "").lower()
+_ICARUS_REASON = "cocotbext-wishbone's WishboneMaster stalls Icarus 11 at its first access"
+
+
+@cocotb.test()
+async def registers_and_errors(dut: Any) -> None:
+    """Identification, configuration, ERR for unmapped words / ro writes / wo reads (no effect),
+    a stalled RESULT read right after CMD, and the GAT window (the project's own master)."""
+    await _registers_and_errors(dut, "own")
+
+
+@cocotb.skipif(ON_ICARUS, reason=_ICARUS_REASON)
+@cocotb.test()
+async def registers_and_errors_cocotbext(dut: Any) -> None:
+    """The same through cocotbext-wishbone's WishboneMaster."""
+    await _registers_and_errors(dut, "cocotbext")
+
+
+@cocotb.test()
+@cocotb.parametrize(wait=["stall", "poll"])
+async def random_against_model(dut: Any, wait: str) -> None:
+    """A random session through the register driver, compared with the model step by step
+    (the project's own master)."""
+    await _random_against_model(dut, "own", wait)
+
+
+@cocotb.skipif(ON_ICARUS, reason=_ICARUS_REASON)
+@cocotb.test()
+@cocotb.parametrize(wait=["stall", "poll"])
+async def random_against_model_cocotbext(dut: Any, wait: str) -> None:
+    """The same through cocotbext-wishbone's WishboneMaster."""
+    await _random_against_model(dut, "cocotbext", wait)

@@ -127,7 +127,10 @@ class TlbHarness(FormalHarness):
     PROPS = ("flush_covers", "asid_isolation")
 
     def __init__(
-        self, props: tuple[str, ...], entries: int = 4, mutation: str | None = None
+        self,
+        props: tuple[str, ...],
+        entries: int = 4,
+        mutation: str | None = None,
     ) -> None:
         for p in props:
             if p not in self.PROPS:
@@ -452,15 +455,18 @@ def mmu_proofs(deep: bool = False) -> list[Proof]:
     for name, prop, depth, text, mutation in cases:
         harness = TlbHarness if name.startswith("tlb.") else MmuHarness
 
+        inductive = mutation is None and prop == "asid_isolation"
+
         def build(
             harness: type[TlbHarness | MmuHarness] = harness,
             prop: str = prop,
             mutation: str | None = mutation,
+            inductive: bool = inductive,
         ) -> FormalHarness:
             return harness((prop,), mutation=mutation)
 
         if mutation is None:
-            method = "k-induction" if prop == "asid_isolation" else "bmc"
+            method = "k-induction" if inductive else "bmc"
             out.append(Proof(name, build, method, depth, text))  # type: ignore[arg-type]
         else:
             text = MMU_MUTATIONS[mutation].description

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -380,21 +381,23 @@ def run_proof(
     try:
         (base / "top.il").write_text(text)
         (base / "proof.sby").write_text(sby_text(proof.method, proof.depth, tools.solver, limit))
-        try:
-            run = subprocess.run(
-                [tools.sby, "-f", "-d", str(base / "run"), str(base / "proof.sby")],
-                cwd=base,
-                env=tools.env,
-                capture_output=True,
-                text=True,
-                timeout=limit + 30,
-                check=False,
-            )
-            output = run.stdout + run.stderr
-        except subprocess.TimeoutExpired as expired:
-            out = expired.stdout or b""
-            output = out.decode() if isinstance(out, bytes) else out
-            return result("TIMEOUT", log_tail=output[-2000:])
+        # sby's own timeout stops its engines; as a backstop the whole process group (sby,
+        # smtbmc, the solver) is killed if sby itself overstays.
+        with subprocess.Popen(
+            [tools.sby, "-f", "-d", str(base / "run"), str(base / "proof.sby")],
+            cwd=base,
+            env=tools.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        ) as proc:
+            try:
+                output, _ = proc.communicate(timeout=limit + 30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                output, _ = proc.communicate()
+                return result("TIMEOUT", log_tail=(output or "")[-2000:])
         status, step, failed = _parse(output)
         messages = _messages(text)
         described = [
@@ -421,7 +424,7 @@ def run_proofs(
     solver: str | None = None,
     progress: Callable[[ProofResult], None] | None = None,
 ) -> list[ProofResult]:
-    """Run ``proofs`` on ``jobs`` parallel workers, in order, within ``budget`` seconds.
+    """Run ``proofs`` on ``jobs`` parallel workers within ``budget`` seconds.
 
     A proof that has not started when the budget runs out is reported SKIPPED; one that is
     running gets only the time left (then TIMEOUT). Results come back in the order of
@@ -444,8 +447,12 @@ def run_proofs(
             progress(res)
         return res
 
+    # Longest (largest timeout) first, so a long proof does not start last on an idle pool.
+    order = sorted(range(len(proofs)), key=lambda i: -proofs[i].timeout)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(one, proofs))
+        done = list(pool.map(one, [proofs[i] for i in order]))
+    by_index = dict(zip(order, done, strict=True))
+    return [by_index[i] for i in range(len(proofs))]
 
 
 def summary_table(results: Iterable[ProofResult]) -> str:
