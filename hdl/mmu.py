@@ -289,6 +289,7 @@ class Tlb(wiring.Component):
         n = self._entries
         ent = [Signal(TlbEntry, name=f"entry{i}") for i in range(n)]
         mru = Signal(n)
+        kill_r = Signal(n)  # entries covered by the flush of the previous cycle
 
         # Lookup: compare every tag, OR-reduce the matching entries.
         vpn0 = self.lookup_vpn[:10]
@@ -298,6 +299,7 @@ class Tlb(wiring.Component):
             hit = Signal(name=f"match{i}")
             m.d.comb += hit.eq(
                 e.valid
+                & ~kill_r[i]
                 & (e.vpn1 == vpn1)
                 & (e.mega | (e.vpn0 == vpn0))
                 & (e.g | (e.asid == self.lookup_asid))
@@ -306,7 +308,7 @@ class Tlb(wiring.Component):
         m.d.comb += [
             self.hit_onehot.eq(Cat(*match)),
             self.hit.eq(self.hit_onehot.any()),
-            self.valid.eq(Cat(*(e.valid for e in ent))),
+            self.valid.eq(Cat(*(e.valid for e in ent)) & ~kill_r),
         ]
         terms = [Mux(h, e.as_value(), 0) for h, e in zip(match, ent, strict=True)]
         while len(terms) > 1:
@@ -338,13 +340,20 @@ class Tlb(wiring.Component):
             merged = mru | used
             m.d.sync += mru.eq(Mux(merged.all(), used, merged))
 
-        # Flush: sfence.vma's four forms, all entries in one cycle.
+        # Flush: sfence.vma's four forms, all entries in one cycle. The covered entries are
+        # found in the flush's cycle and registered (``kill_r``): from the next cycle on they
+        # no longer match nor count as valid, and at its end their valid bits clear. So the
+        # per-entry VA/ASID compare never feeds a write enable directly.
         cmd = self.flush_cmd
         for i, e in enumerate(ent):
             va_match = (e.vpn1 == cmd.va[22:]) & (e.mega | (e.vpn0 == cmd.va[12:22]))
             asid_match = ~e.g & (e.asid == cmd.asid)
             kill = (~cmd.use_va | va_match) & (~cmd.use_asid | asid_match)
             with m.If(self.flush & kill):
+                m.d.sync += kill_r[i].eq(1)
+            with m.Else():
+                m.d.sync += kill_r[i].eq(0)
+            with m.If(kill_r[i]):
                 m.d.sync += e.valid.eq(0)
             with m.Elif(do_fill & (victim == i)):
                 m.d.sync += e.eq(self.fill_entry)
@@ -493,10 +502,9 @@ class Mmu(wiring.Component):
         The current satp. Its ASID and root are sampled when a request is accepted; changing
         the ASID flushes nothing. MODE = 0 (bare) answers pa = va without faults.
     flush : In(1)
-        Apply ``flush_cmd`` (one flush per cycle, always accepted). The TLB entries go at the
-        end of the next cycle; requests accepted in the flush's cycle or the next one miss,
-        and a walk in flight restarts from the root, so every request accepted from the
-        flush's cycle on sees the flush.
+        Apply ``flush_cmd`` at the clock edge (one flush per cycle, always accepted). A
+        request accepted in the same cycle misses, and a walk in flight restarts from the
+        root, so every request accepted from the flush's cycle on sees the flush.
     flush_cmd : In(FlushCommand)
     bus : Out(WishboneSignature(32))
         The walker's Wishbone master (PTE reads only).
@@ -558,21 +566,14 @@ class Mmu(wiring.Component):
         s_walked = Signal()  # the answer comes from the walk (whose result stays registered)
         s_touch = Signal(self._entries)
 
-        # A flush reaches the TLB one cycle late (registered: the VA compare of every entry
-        # is then off the input path). Lookups in its cycle and the next are treated as
-        # misses, and a walk in flight restarts at once, so nothing observes the delay.
-        flush_r = Signal()
-        flush_cmd_r = Signal(FlushCommand)
-        m.d.sync += [flush_r.eq(self.flush), flush_cmd_r.eq(self.flush_cmd)]
-
         s_done = Signal()  # the answer is known (hit, bare, or walk finished)
         m.d.comb += s_done.eq(s_hitflag | s_bare | s_walked)
 
         m.d.comb += [
             tlb.lookup_vpn.eq(self.req.payload.va[12:]),
             tlb.lookup_asid.eq(self.satp.asid),
-            tlb.flush.eq(flush_r),
-            tlb.flush_cmd.eq(flush_cmd_r),
+            tlb.flush.eq(self.flush),
+            tlb.flush_cmd.eq(self.flush_cmd),
             self.tlb_valid.eq(tlb.valid),
             self.busy.eq(s_valid),
         ]
@@ -583,7 +584,7 @@ class Mmu(wiring.Component):
             accept.eq(self.req.valid & self.req.ready),
         ]
         bare = ~self.satp.mode
-        lookup_hit = tlb.hit & ~self.flush & ~flush_r
+        lookup_hit = tlb.hit & ~self.flush
         with m.If(accept):
             m.d.sync += [
                 s_valid.eq(1),

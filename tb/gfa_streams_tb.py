@@ -111,6 +111,7 @@ class StreamBench:
         Clock(dut.clk, PERIOD_NS, unit="ns").start()
         dut.rst.value = 1
         dut.req__valid.value = 0
+        dut.req__payload.value = 0  # every input driven at time 0 (Icarus)
         dut.resp__ready.value = 0
         dut.dbg_addr.value = 0
         await ClockCycles(dut.clk, 3)

@@ -58,12 +58,6 @@ GFA_MUTATIONS: dict[str, Mutation] = {
     m.name: m
     for m in [
         Mutation(
-            "search_off_by_one",
-            _GFA,
-            (("(p + count <= run_end)", "(p + count <= run_end + 1)"),),
-            "the tree search accepts a run one granule too short",
-        ),
-        Mutation(
             "candidate_off_by_one",
             _GFA,
             (
@@ -103,17 +97,6 @@ GFA_MUTATIONS: dict[str, Mutation] = {
             "FREE/RESERVE apply even when a granule is not in use / in use",
         ),
         Mutation(
-            "word_search_off_by_one",
-            _GFA,
-            (
-                (
-                    "word_runs = dk & (dk >> rest) & amask",
-                    "word_runs = dk & (dk >> rest) & (amask << 1)",
-                ),
-            ),
-            "the in-word search skips the lowest aligned position",
-        ),
-        Mutation(
             "info_hangs",
             _GFA,
             (
@@ -123,17 +106,6 @@ GFA_MUTATIONS: dict[str, Mutation] = {
                 ),
             ),
             "INFO is never answered",
-        ),
-        Mutation(
-            "update_hangs",
-            _GFA,
-            (
-                (
-                    'with m.If(lvl == T - 1):\n                        m.next = "Finish"',
-                    'with m.If(lvl == T - 1):\n                        m.next = "UpdateLevel"',
-                ),
-            ),
-            "the summary update never finishes (the response never comes)",
         ),
     ]
 }
