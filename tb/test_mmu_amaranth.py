@@ -16,6 +16,7 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
+
 from mmaccel.hdl import mmu as hw
 from mmaccel.hdl.mmu import Mmu, PageTableWalker, Tlb
 from mmaccel.hdl.mmu_regs import MMU_REGMAP

@@ -21,6 +21,7 @@ Harness rules learnt the hard way (see docs/formal.md):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -324,6 +325,28 @@ def _messages(rtlil_text: str) -> dict[str, str]:
     return out
 
 
+def _kill_tree(pid: int) -> None:
+    """Kill ``pid`` and all its descendants (found through /proc; Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    todo, tree = [pid], []
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    for p in reversed(tree):
+        with contextlib.suppress(OSError):
+            os.kill(p, signal.SIGKILL)
+
+
 def run_proof(
     proof: Proof,
     workdir: str | os.PathLike[str] | None = None,
@@ -381,8 +404,8 @@ def run_proof(
     try:
         (base / "top.il").write_text(text)
         (base / "proof.sby").write_text(sby_text(proof.method, proof.depth, tools.solver, limit))
-        # sby's own timeout stops its engines; as a backstop the whole process group (sby,
-        # smtbmc, the solver) is killed if sby itself overstays.
+        # sby's own timeout stops its engines; as a backstop, sby and every process below it
+        # (smtbmc and the solver run in sessions of their own) are killed if sby overstays.
         with subprocess.Popen(
             [tools.sby, "-f", "-d", str(base / "run"), str(base / "proof.sby")],
             cwd=base,
@@ -395,7 +418,7 @@ def run_proof(
             try:
                 output, _ = proc.communicate(timeout=limit + 30)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                _kill_tree(proc.pid)
                 output, _ = proc.communicate()
                 return result("TIMEOUT", log_tail=(output or "")[-2000:])
         status, step, failed = _parse(output)
