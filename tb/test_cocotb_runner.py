@@ -12,11 +12,12 @@ from typing import Any
 
 import cocotb
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge, Timer
+
 from mmaccel.hdl import cocotb_runner
 from mmaccel.hdl.cocotb_runner import (
     CocotbFailure,
@@ -55,6 +56,32 @@ class Narrowing(wiring.Component):
         return m
 
 
+class IdleFlags(wiring.Component):
+    """Combinational outputs of a register that keeps its reset value until ``go``.
+
+    ``ready`` and ``flags`` come from an ``m.Switch`` on ``state`` (a process in Amaranth's
+    Verilog), and ``flags`` is written slice by slice after a default: the shape of the granule
+    allocator's ``busy``/``req__ready`` logic that read X on Icarus (``always @*`` never ran)
+    and looped at time 0 (``always_comb`` with constant selects).
+    """
+
+    def __init__(self) -> None:
+        super().__init__({"go": In(1), "ready": Out(1), "flags": Out(8)})
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        state = Signal(2)
+        with m.If(self.go):
+            m.d.sync += state.eq(state + 1)
+        m.d.comb += self.flags.eq(0xA5)
+        with m.Switch(state):
+            with m.Case(0):
+                m.d.comb += [self.ready.eq(1), self.flags[0:4].eq(self.flags[4:8])]
+            with m.Case(1):
+                m.d.comb += self.flags[4:8].eq(state)
+        return m
+
+
 # -- cocotb side ---------------------------------------------------------------------------------
 
 
@@ -81,7 +108,7 @@ async def counter_counts(dut: Any) -> None:
             expect = (expect + step) % 256
         await ReadOnly()
         assert dut.count.value.to_unsigned() == expect
-        await cocotb.triggers.FallingEdge(dut.clk)
+        await FallingEdge(dut.clk)
 
 
 @cocotb.test()
@@ -102,6 +129,27 @@ async def counter_hangs_on_request(dut: Any) -> None:
     await _start(dut)
     if os.environ.get("MMACCEL_RUNNER_HANG") == "1":
         time.sleep(600)  # a simulator that never returns (no time advance, no waveform growth)
+
+
+@cocotb.test()
+async def idle_outputs_known_from_time_0(dut: Any) -> None:
+    """IdleFlags: outputs of the reset state are 0/1 (not X) from time 0, through reset."""
+    Clock(dut.clk, 10, unit="ns").start()
+    dut.rst.value = 1
+    dut.go.value = 0
+    await Timer(1, unit="ns")
+    seen = [(str(dut.ready.value), str(dut.flags.value))]
+    await ClockCycles(dut.clk, 3)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 3)  # state keeps its reset value: nothing changes any input
+    await ReadOnly()
+    seen.append((str(dut.ready.value), str(dut.flags.value)))
+    await FallingEdge(dut.clk)
+    dut.go.value = 1
+    await RisingEdge(dut.clk)
+    await ReadOnly()
+    seen.append((str(dut.ready.value), str(dut.flags.value)))
+    assert seen == [("1", "10101010"), ("1", "10101010"), ("0", "00010101")], seen
 
 
 # -- pytest side ---------------------------------------------------------------------------------
@@ -196,3 +244,28 @@ def test_watchdog_stops_a_hung_simulation(monkeypatch: pytest.MonkeyPatch) -> No
         _run(testcase="counter_hangs_on_request", extra_env={"MMACCEL_RUNNER_HANG": "1"})
     assert time.monotonic() - start < 120
     shutil.rmtree(info.value.result.test_dir)
+
+
+def test_icarus_verilog_has_no_combinational_process() -> None:
+    """The Icarus form keeps clocked blocks only; combinational logic is continuous assigns."""
+    text = to_verilog(IdleFlags(), "idle_flags", sv=False)
+    assert "module idle_flags" in text
+    assert "always @(posedge clk)" in text
+    assert "always @*" not in text and "always_comb" not in text
+    assert "always_comb" in to_verilog(IdleFlags(), "idle_flags")  # the Verilator form
+
+
+@pytest.mark.parametrize("sim", ["verilator", "icarus"])
+def test_reset_state_outputs_not_x(sim: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Comb outputs of a never-changing register are known on both simulators (Icarus is
+    skipped, with the reason, when iverilog is not installed)."""
+    monkeypatch.delenv("WAVES", raising=False)
+    result = run_cocotb(
+        IdleFlags(),
+        toplevel="idle_flags",
+        test_module="test_cocotb_runner",
+        test_dir=HERE,
+        sim=sim,
+        testcase="idle_outputs_known_from_time_0",
+    )
+    assert result.tests == 1 and result.failed == []
