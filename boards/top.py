@@ -25,6 +25,7 @@ from typing import Any
 from amaranth.hdl import Cat, ClockSignal, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io, stream, wiring
 from amaranth.lib.wiring import In, Out
+
 from mmaccel.hdl.interconnect import (
     Window,
     WishboneArbiter,

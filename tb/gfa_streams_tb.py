@@ -28,6 +28,7 @@ from amaranth.lib import data
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
+
 from mmaccel.hdl.gfa import GfaOp, GfaRequest, GfaResponse
 from mmaccel.hdl.gfa_ref import (
     GfaReference,

@@ -20,6 +20,7 @@ from typing import Any
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
+
 from mmaccel.hdl.gfa_regs import GFA_ID, GFA_REGMAP
 from mmaccel.hdl.wishbone import CocotbWishboneMaster, WishboneBusError
 from mmaccel.sw import GranuleAllocator, MemoryManagerError

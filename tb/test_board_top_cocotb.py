@@ -30,6 +30,7 @@ DIVISOR = 4
 async def selftest_against_model(dut: Any) -> None:
     """`mmaccel hw selftest`'s check, through the UART pins: 0 mismatches."""
     from board_top_tb import SimSerialPort  # type: ignore[import-not-found]
+
     from mmaccel.sw.serial_driver import selftest
 
     Clock(dut.clk, 10, unit="ns").start()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mmaccel.boards.build import BuildError, _retarget_clock, count_cells, parse_report
 from mmaccel.boards.cli import configure_boards
 from mmaccel.boards.sweep import markdown_table

@@ -13,6 +13,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+
 from mmaccel.sw import (
     BtPages,
     GranuleRangeError,

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from amaranth.sim import Simulator
+
 from mmaccel.hdl.gfa import GfaOp, GfaStatus, GranuleFrameAllocator
 from mmaccel.hdl.gfa_ref import (
     GfaReference,

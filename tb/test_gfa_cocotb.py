@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from mmaccel.hdl.cocotb_runner import CocotbFailure, CocotbResult, lint_verilog, run_cocotb
 from mmaccel.hdl.gfa import GranuleFrameAllocator
 from mmaccel.hdl.gfa_bench import verilator_pch_fix

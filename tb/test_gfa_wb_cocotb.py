@@ -9,6 +9,7 @@ the project's own). Also: Verilator lint of the generated Verilog.
 from pathlib import Path
 
 import pytest
+
 from mmaccel.hdl.cocotb_runner import lint_verilog, run_cocotb
 from mmaccel.hdl.gfa_wb import GfaWishbone
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import hypothesis.strategies as st
 from hypothesis import settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
+
 from mmaccel.sw import GranuleAllocator, GranuleRangeError, GranulesInUse, GranulesNotInUse
 
 NGRANULES = 150  # crosses several 32-bit GAT words, ends mid-word

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import hypothesis.strategies as st
 from hypothesis import settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
+
 from mmaccel.sw import DoubleFree, Heap, InvalidPointer, PhysicalMemory
 
 

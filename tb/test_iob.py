@@ -16,6 +16,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+
 from mmaccel.sw import (
     DoubleFree,
     InvalidArgument,

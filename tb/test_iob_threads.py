@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+
 from mmaccel.sw import Iob, IobNoMemory, IobPool, PhysicalMemory
 
 JOIN = 10.0  # seconds a thread may take before the test fails

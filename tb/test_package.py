@@ -8,6 +8,7 @@ import sys
 import tempfile
 
 import pytest
+
 from mmaccel.sw.cli import COMMANDS, build_parser, main
 
 

@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In
 from amaranth.sim import Simulator
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mmaccel.hdl.cli_regmap import load_regmap, render
 from mmaccel.hdl.gfa import GfaOp, GfaStatus
 from mmaccel.hdl.gfa_regs import GFA_REGMAP

@@ -6,6 +6,7 @@ import errno
 import itertools
 
 import pytest
+
 from mmaccel.sw import (
     IPC_CREAT,
     IPC_EXCL,

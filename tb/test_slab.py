@@ -15,6 +15,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+
 from mmaccel.sw import (
     DoubleFree,
     HeapCorruption,

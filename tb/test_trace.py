@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from mmaccel.sw import TraceFormatError, replay
 from mmaccel.sw.cli import main
 from mmaccel.sw.trace import detect_format, replay_lines

@@ -17,6 +17,7 @@ import pytest
 from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
+
 from mmaccel.hdl.interconnect import (
     Window,
     WishboneArbiter,

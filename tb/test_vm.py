@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
+
 from mmaccel.sw import (
     MAP_ANONYMOUS,
     MAP_FIXED,

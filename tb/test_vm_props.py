@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
 from mmaccel.sw import (
     IPC_CREAT,
     IPC_PRIVATE,

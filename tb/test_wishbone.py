@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from amaranth.lib.wiring import Flow
 from amaranth.sim import Simulator
+
 from mmaccel.hdl.gfa_regs import GFA_ID, GFA_REGMAP, GFA_RESULT_NONE
 from mmaccel.hdl.gfa_wb import GfaWishbone
 from mmaccel.hdl.wishbone import (
