@@ -31,7 +31,14 @@ from .errors import (
     InvalidPointer,
 )
 
-__all__ = ["GranInfo", "GranuleAllocator", "PageAllocator", "PageInfo", "runs_of"]
+__all__ = [
+    "GranInfo",
+    "GranuleAllocator",
+    "GranuleAllocatorBase",
+    "PageAllocator",
+    "PageInfo",
+    "runs_of",
+]
 
 #: Most granules one allocator may manage (NuttX keeps the count in a u16; 65536 is the
 #: hardware's limit and ours; ``nuttx_quirks=True`` keeps NuttX's 65535).
@@ -63,7 +70,122 @@ def _is_pow2(x: int) -> bool:
     return x > 0 and (x & (x - 1)) == 0
 
 
-class GranuleAllocator:
+class GranuleAllocatorBase:
+    """NuttX's byte-level granule interface over granule-level operations.
+
+    The geometry (``heapstart``, ``log2gran``, ``ngranules``) and ``gran_alloc`` /
+    ``gran_free`` / ``gran_reserve`` in bytes live here once; a subclass supplies the
+    granule-level operations: the model (:class:`GranuleAllocator`) computes them, the board's
+    host driver (``mmaccel.sw.serial_driver.SerialGranuleAllocator``) asks the hardware. So one
+    scenario gives the same results and exceptions on either.
+    """
+
+    heapstart: int
+    log2gran: int
+    ngranules: int
+    nuttx_quirks: bool = False
+
+    # -- granule-level operations, supplied by the subclass --------------------------------------
+
+    def alloc_granules(self, n: int, align: int = 1) -> int | None:
+        """Allocate ``n`` granules at the lowest index that is a multiple of ``align``."""
+        raise NotImplementedError
+
+    def free_granules(self, index: int, n: int) -> None:
+        """Free granules ``index .. index+n-1``; every one must be in use."""
+        raise NotImplementedError
+
+    def reserve_granules(self, index: int, n: int) -> None:
+        """Mark granules ``index .. index+n-1`` in use; none may be in use already."""
+        raise NotImplementedError
+
+    def info(self) -> GranInfo:
+        """gran_info: granule size, count, free granules, and the longest free run."""
+        raise NotImplementedError
+
+    # -- sizes and addresses ------------------------------------------------------------------
+
+    @property
+    def granule_size(self) -> int:
+        return 1 << self.log2gran
+
+    @property
+    def heapend(self) -> int:
+        return self.heapstart + (self.ngranules << self.log2gran)
+
+    def granules_for(self, size: int) -> int:
+        """Granules needed for ``size`` bytes (rounded up)."""
+        return (size + self.granule_size - 1) >> self.log2gran
+
+    def address_of(self, index: int) -> int:
+        return self.heapstart + (index << self.log2gran)
+
+    def index_of(self, addr: int) -> int:
+        """Granule index of ``addr``, which must be a granule boundary inside the heap."""
+        off = addr - self.heapstart
+        if off < 0 or addr >= self.heapend or off & (self.granule_size - 1):
+            raise InvalidPointer(
+                f"address {addr:#x} is not a granule boundary in "
+                f"[{self.heapstart:#x}, {self.heapend:#x})"
+            )
+        return off >> self.log2gran
+
+    # -- NuttX's byte-level interface ---------------------------------------------------------
+
+    def alloc(self, size: int, align: int | None = None) -> int | None:
+        """gran_alloc / gran_alloc_align: ``size`` bytes, alignment in bytes from the heap start.
+
+        Returns the address, or None if no aligned run of free granules is long enough.
+
+        Raises
+        ------
+        InvalidArgument
+            ``size`` is 0 or needs more granules than the heap has.
+        InvalidAlignment
+            ``align`` is not a power of two.
+        """
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise TypeError(f"size must be an int, not {size!r}")
+        if size <= 0:
+            raise InvalidArgument(f"allocation size must be at least 1 byte, not {size}")
+        galign = 1
+        if align is not None:
+            if not _is_pow2(align):
+                raise InvalidAlignment(f"alignment must be a power of two, not {align}")
+            galign = max(1, align >> self.log2gran)
+        p = self.alloc_granules(self.granules_for(size), galign)
+        return None if p is None else self.address_of(p)
+
+    def free(self, addr: int, size: int) -> None:
+        """gran_free: release the granules of ``size`` bytes at ``addr`` (all must be in use)."""
+        if size <= 0:
+            raise InvalidArgument(f"free size must be at least 1 byte, not {size}")
+        self.free_granules(self.index_of(addr), self.granules_for(size))
+
+    def reserve(self, addr: int, size: int) -> None:
+        """gran_reserve: mark ``[addr, addr+size)`` in use (granules rounded outward).
+
+        With ``nuttx_quirks=True`` the end is rounded as NuttX 10.2.0 does, which marks one
+        granule more unless ``addr + size - 1`` is granule aligned.
+        """
+        if size <= 0:
+            raise InvalidArgument(f"reserve size must be at least 1 byte, not {size}")
+        mask = self.granule_size - 1
+        first = addr & ~mask
+        if self.nuttx_quirks:
+            last = (addr + size - 1 + mask) & ~mask
+            n = ((last - first) >> self.log2gran) + 1
+        else:
+            n = ((addr + size + mask) & ~mask) - first >> self.log2gran
+        if first < self.heapstart or first + (n << self.log2gran) > self.heapend:
+            raise GranuleRangeError(
+                f"reserve of [{addr:#x}, +{size:#x}) reaches outside the heap "
+                f"[{self.heapstart:#x}, {self.heapend:#x})"
+            )
+        self.reserve_granules((first - self.heapstart) >> self.log2gran, n)
+
+
+class GranuleAllocator(GranuleAllocatorBase):
     """NuttX's granule allocator: exact lowest-index first fit over a bitmap.
 
     Parameters
@@ -133,36 +255,9 @@ class GranuleAllocator:
             f"log2gran={self.log2gran}, nfree={self.nfree})"
         )
 
-    # -- sizes and addresses ------------------------------------------------------------------
-
-    @property
-    def granule_size(self) -> int:
-        return 1 << self.log2gran
-
-    @property
-    def heapend(self) -> int:
-        return self.heapstart + (self.ngranules << self.log2gran)
-
     @property
     def nfree(self) -> int:
         return self._free.bit_count()
-
-    def granules_for(self, size: int) -> int:
-        """Granules needed for ``size`` bytes (rounded up)."""
-        return (size + self.granule_size - 1) >> self.log2gran
-
-    def address_of(self, index: int) -> int:
-        return self.heapstart + (index << self.log2gran)
-
-    def index_of(self, addr: int) -> int:
-        """Granule index of ``addr``, which must be a granule boundary inside the heap."""
-        off = addr - self.heapstart
-        if off < 0 or addr >= self.heapend or off & (self.granule_size - 1):
-            raise InvalidPointer(
-                f"address {addr:#x} is not a granule boundary in "
-                f"[{self.heapstart:#x}, {self.heapend:#x})"
-            )
-        return off >> self.log2gran
 
     # -- granule-level operations (what the hardware implements) ------------------------------
 
@@ -231,14 +326,7 @@ class GranuleAllocator:
 
     def reserve_granules(self, index: int, n: int) -> None:
         """Mark granules ``index .. index+n-1`` in use; none may be in use already."""
-        if n <= 0:
-            raise InvalidArgument(f"granule count must be at least 1, not {n}")
-        if index < 0 or index + n > self.ngranules:
-            raise GranuleRangeError(
-                f"granules {index}..{index + n - 1} are outside the heap's "
-                f"{self.ngranules} granules"
-            )
-        mask = ((1 << n) - 1) << index
+        mask = self._check_range(index, n)
         used = mask & ~self._free
         if used:
             first = (used & -used).bit_length() - 1
@@ -253,60 +341,6 @@ class GranuleAllocator:
 
     def is_free(self, index: int) -> bool:
         return bool((self._free >> index) & 1)
-
-    # -- NuttX's byte-level interface ---------------------------------------------------------
-
-    def alloc(self, size: int, align: int | None = None) -> int | None:
-        """gran_alloc / gran_alloc_align: ``size`` bytes, alignment in bytes from the heap start.
-
-        Returns the address, or None if no aligned run of free granules is long enough.
-
-        Raises
-        ------
-        InvalidArgument
-            ``size`` is 0 or needs more granules than the heap has.
-        InvalidAlignment
-            ``align`` is not a power of two.
-        """
-        if not isinstance(size, int) or isinstance(size, bool):
-            raise TypeError(f"size must be an int, not {size!r}")
-        if size <= 0:
-            raise InvalidArgument(f"allocation size must be at least 1 byte, not {size}")
-        galign = 1
-        if align is not None:
-            if not _is_pow2(align):
-                raise InvalidAlignment(f"alignment must be a power of two, not {align}")
-            galign = max(1, align >> self.log2gran)
-        p = self.alloc_granules(self.granules_for(size), galign)
-        return None if p is None else self.address_of(p)
-
-    def free(self, addr: int, size: int) -> None:
-        """gran_free: release the granules of ``size`` bytes at ``addr`` (all must be in use)."""
-        if size <= 0:
-            raise InvalidArgument(f"free size must be at least 1 byte, not {size}")
-        self.free_granules(self.index_of(addr), self.granules_for(size))
-
-    def reserve(self, addr: int, size: int) -> None:
-        """gran_reserve: mark ``[addr, addr+size)`` in use (granules rounded outward).
-
-        With ``nuttx_quirks=True`` the end is rounded as NuttX 10.2.0 does, which marks one
-        granule more unless ``addr + size - 1`` is granule aligned.
-        """
-        if size <= 0:
-            raise InvalidArgument(f"reserve size must be at least 1 byte, not {size}")
-        mask = self.granule_size - 1
-        first = addr & ~mask
-        if self.nuttx_quirks:
-            last = (addr + size - 1 + mask) & ~mask
-            n = ((last - first) >> self.log2gran) + 1
-        else:
-            n = ((addr + size + mask) & ~mask) - first >> self.log2gran
-        if first < self.heapstart or first + (n << self.log2gran) > self.heapend:
-            raise GranuleRangeError(
-                f"reserve of [{addr:#x}, +{size:#x}) reaches outside the heap "
-                f"[{self.heapstart:#x}, {self.heapend:#x})"
-            )
-        self.reserve_granules((first - self.heapstart) >> self.log2gran, n)
 
     def info(self) -> GranInfo:
         """gran_info: granule size, count, free granules, and the longest free run."""

@@ -29,12 +29,11 @@ from .errors import (
     GranuleRangeError,
     InvalidAlignment,
     InvalidArgument,
-    InvalidPointer,
     MemoryManagerError,
     PageFault,
     TranslationFault,
 )
-from .gran import GranInfo, GranuleAllocator, PageAllocator
+from .gran import GranInfo, GranuleAllocator, GranuleAllocatorBase, PageAllocator
 from .memory import PhysicalMemory
 from .sv32 import (
     MEGAPAGE_SIZE,
@@ -446,7 +445,7 @@ class SerialMmu:
         }
 
 
-class SerialGranuleAllocator:
+class SerialGranuleAllocator(GranuleAllocatorBase):
     """The board's granule allocator with the methods of the model's ``GranuleAllocator``.
 
     The byte-level methods do what the model's do before its granule-level operation
@@ -488,33 +487,6 @@ class SerialGranuleAllocator:
             f"ngranules={self.ngranules}, log2gran={self.log2gran})"
         )
 
-    # -- sizes and addresses (as the model) ------------------------------------------------
-
-    @property
-    def granule_size(self) -> int:
-        return 1 << self.log2gran
-
-    @property
-    def heapend(self) -> int:
-        return self.heapstart + (self.ngranules << self.log2gran)
-
-    def granules_for(self, size: int) -> int:
-        """Granules needed for ``size`` bytes (rounded up)."""
-        return (size + self.granule_size - 1) >> self.log2gran
-
-    def address_of(self, index: int) -> int:
-        return self.heapstart + (index << self.log2gran)
-
-    def index_of(self, addr: int) -> int:
-        """Granule index of ``addr``, which must be a granule boundary inside the heap."""
-        off = addr - self.heapstart
-        if off < 0 or addr >= self.heapend or off & (self.granule_size - 1):
-            raise InvalidPointer(
-                f"address {addr:#x} is not a granule boundary in "
-                f"[{self.heapstart:#x}, {self.heapend:#x})"
-            )
-        return off >> self.log2gran
-
     # -- granule-level operations (on the hardware) -----------------------------------------
 
     def _count(self, n: int) -> int:
@@ -546,42 +518,6 @@ class SerialGranuleAllocator:
     def clear(self) -> None:
         """Free every granule."""
         self.driver.clear()
-
-    # -- NuttX's byte-level interface (as the model) -----------------------------------------
-
-    def alloc(self, size: int, align: int | None = None) -> int | None:
-        """gran_alloc / gran_alloc_align, as ``GranuleAllocator.alloc``."""
-        if not isinstance(size, int) or isinstance(size, bool):
-            raise TypeError(f"size must be an int, not {size!r}")
-        if size <= 0:
-            raise InvalidArgument(f"allocation size must be at least 1 byte, not {size}")
-        if align is not None and (align <= 0 or align & (align - 1)):
-            raise InvalidAlignment(f"alignment must be a power of two, not {align}")
-        galign = 1 if align is None else max(1, align >> self.log2gran)
-        return self.driver.alloc(
-            self._count(self.granules_for(size)), 0 if galign == 1 else galign << self.log2gran
-        )
-
-    def free(self, addr: int, size: int) -> None:
-        """gran_free, as ``GranuleAllocator.free``."""
-        if size <= 0:
-            raise InvalidArgument(f"free size must be at least 1 byte, not {size}")
-        index = self.index_of(addr)
-        self.driver.free(self.address_of(index), self._count(self.granules_for(size)))
-
-    def reserve(self, addr: int, size: int) -> None:
-        """gran_reserve, as ``GranuleAllocator.reserve`` (without NuttX's rounding quirk)."""
-        if size <= 0:
-            raise InvalidArgument(f"reserve size must be at least 1 byte, not {size}")
-        mask = self.granule_size - 1
-        first = addr & ~mask
-        n = ((addr + size + mask) & ~mask) - first >> self.log2gran
-        if first < self.heapstart or first + (n << self.log2gran) > self.heapend:
-            raise GranuleRangeError(
-                f"reserve of [{addr:#x}, +{size:#x}) reaches outside the heap "
-                f"[{self.heapstart:#x}, {self.heapend:#x})"
-            )
-        self.driver.reserve(first, self._count(n))
 
     def info(self) -> GranInfo:
         """gran_info: granule size, count, free granules, longest free run."""
