@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -627,25 +626,65 @@ def _run_verilog(args: argparse.Namespace) -> int:
 
 
 def configure_sim(parser: argparse.ArgumentParser) -> None:
-    """``mmaccel sim mmu``: the MMU regressions (Amaranth simulator and cocotb on Verilator)."""
+    """``mmaccel sim mmu``: the MMU's cocotb regression on Verilator against the model."""
+    parser.add_argument("--entries", type=_entries, default=16, help="TLB entries (default 16)")
+    parser.add_argument("--accesses", type=int, default=20000, help="translations (default 20000)")
+    parser.add_argument("--seed", type=int, default=1, help="seed (default 1)")
     parser.add_argument(
-        "--soak", action="store_true", help="MMACCEL_SOAK=1: 10 million accesses in cocotb"
+        "--soak", action="store_true", help="10 million accesses (what MMACCEL_SOAK=1 runs)"
     )
-    parser.add_argument("-k", dest="select", default=None, help="pytest -k selection")
     parser.set_defaults(func=_run_sim)
 
 
 def _run_sim(args: argparse.Namespace) -> int:
-    root = Path(__file__).resolve().parent.parent
-    tests = [str(root / "tb" / "test_mmu_amaranth.py"), str(root / "tb" / "test_mmu_cocotb.py")]
-    missing = [t for t in tests if not Path(t).exists()]
-    if missing:
-        print(f"mmaccel sim mmu: test files not found: {missing}", file=sys.stderr)
+    import tempfile
+    import time
+
+    from .cocotb_runner import CocotbFailure, run_cocotb
+
+    tb_dir = Path(__file__).resolve().parent.parent / "tb"
+    if not (tb_dir / "test_mmu_cocotb.py").exists():
+        print(
+            f"mmaccel sim mmu: the test bench is not at {tb_dir} (needs a source checkout)",
+            file=sys.stderr,
+        )
         return 2
-    env = dict(os.environ)
-    if args.soak:
-        env["MMACCEL_SOAK"] = "1"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
-    if args.select:
-        cmd += ["-k", args.select]
-    return subprocess.call(cmd, env=env, cwd=root)
+    accesses = 10_000_000 if args.soak else args.accesses
+    if accesses <= 0:
+        print(f"mmaccel sim mmu: --accesses must be positive, not {accesses}", file=sys.stderr)
+        return 2
+    print(
+        f"mmu: {accesses} accesses on {args.entries} TLB entries, seed {args.seed} "
+        "(cocotb on Verilator; the first build takes a minute)",
+        flush=True,
+    )
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = Path(tmp) / "summary.json"
+        try:
+            run_cocotb(
+                Mmu(args.entries),
+                toplevel="mmaccel_mmu",
+                test_module="test_mmu_cocotb",
+                test_dir=tb_dir,
+                testcase="random_remaps_against_model",
+                extra_env={
+                    "MMU_ACCESSES": str(accesses),
+                    "MMU_SEED": str(args.seed),
+                    "MMU_SUMMARY": str(summary),
+                },
+                seed=args.seed,
+                waves=None if os.environ.get("WAVES") else False,
+            )
+        except CocotbFailure as failure:
+            print(f"mmu: FAILED: {failure}", file=sys.stderr)
+            return 1
+        figures = json.loads(summary.read_text())
+    print(
+        f"mmu: {figures['accesses']} accesses in {len(figures['asids'])} ASIDs on "
+        f"{args.entries} entries, {figures['mismatches']} mismatches, {figures['remaps']} remaps, "
+        f"hit rate {figures['hit_rate']:.3f}, "
+        f"{figures['cycles'] / max(1, figures['accesses']):.2f} cycles per access, "
+        f"{time.perf_counter() - start:.1f} s"
+    )
+    return 1 if figures["mismatches"] else 0
