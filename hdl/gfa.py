@@ -38,12 +38,13 @@ above them (1 or 2 for up to 32 granules):
 
 - INFO, every error found from the request's fields, and NO_SPACE when no free run of ``count``
   exists anywhere: 1 cycle (the response register is loaded in the decode cycle).
-- ALLOC without alignment: ``3 L + 5`` (the walk: 3 cycles per level - read, register,
-  evaluate - and 4 for the in-word search; a run found through the carry skips the word)
-  ``+ (k + 3)`` (rewrite the words, summarise them) ``+ sum_l (n_l + 3)`` (one level at a time:
-  read, register, combine, write). With ``k = n_l = 1`` that is ``7 L + 9``: 44 cycles at
-  32768 granules (L = 5), 37 at 4096 (L = 4), independent of occupancy and fragmentation.
-- ALLOC with alignment: as above plus about ``3 L`` cycles for every rejected descent (a child
+- ALLOC without alignment: ``4 L + 4`` (the walk: 4 cycles per level - read, register, sums,
+  choice - and 4 for the in-word search, the last of which issues the first word's rewrite; a
+  run found through the carry skips the word) ``+ (k + 3)`` (rewrite the words, summarise them)
+  ``+ sum_l (n_l + 3)`` (one level at a time: read, register, combine, write). With
+  ``k = n_l = 1`` that is ``8 L + 8``: 48 cycles at 32768 granules (L = 5), 40 at 4096
+  (L = 4), independent of occupancy and fragmentation.
+- ALLOC with alignment: as above plus about ``4 L`` cycles for every rejected descent (a child
   whose longest run reaches ``count`` but holds no aligned run of it), which depends on the map.
 - FREE, RESERVE: ``1 + (k + 2)`` (read every word of the range to check it) ``+ (k + 3) +
   sum_l (n_l + 3)``: 28 cycles at 32768 granules for up to 32 granules within one word.
@@ -56,7 +57,10 @@ response is produced, or in the same cycle that response is taken (issue interva
 
 Timing: every block-RAM read is registered before logic uses it, level constants and the
 ``full`` flag of each node are registers or stored bits, and the sums and compares of one
-group are at most two adders deep; see ``docs/gfa.md`` for measured Fmax.
+the walk's group evaluation is split in two register stages: every sum (carry starts,
+alignment rounding, run ends minus ``count``, ``max >= count``) is computed from registers and
+registered, then the carry multiplexer chain, one comparator per child and the lowest-hit tree
+choose the answer; see ``docs/gfa.md`` for measured Fmax.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
@@ -252,7 +256,7 @@ class GranuleFrameAllocator(wiring.Component):
         High while a request is being processed.
 
     Latency and throughput are described in the module docstring: an unaligned ALLOC of up to
-    32 granules takes ``7 * levels + 9`` cycles (44 at 32768 granules), a FREE ``4 * levels +
+    32 granules takes ``8 * levels + 8`` cycles (48 at 32768 granules), a FREE ``4 * levels +
     8`` (28), whatever the occupancy or fragmentation; one request is in flight at a time.
 
     Raises
@@ -541,16 +545,29 @@ class GranuleFrameAllocator(wiring.Component):
             )
             for i in range(F)
         ]
+
+        # Search stage 1 (SearchPrep): every sum of the group is computed from registers and
+        # registered here; stage 2 (SearchEval) is then the multiplexer chain, one comparator
+        # per child and the lowest-hit tree.
+        def stage(value: Value, name: str) -> Signal:
+            reg = Signal(value.shape(), name=name)
+            m.d.sync += reg.eq(value)
+            return reg
+
+        after = [stage(after[i], f"after_q{i}") for i in range(F)]
+        aligned[0] = stage(aligned[0], "al_carry_q")
+        aligned_after = [stage(aligned_after[i], f"al_after_q{i}") for i in range(F)]
         fit = []
         hit = []
         for i in range(F):
             c, p = carries[i], aligned[i]
             # the run entering child i ends at the child's end (entirely free) or after pre
             run_end = Mux(slot_full[i], node_start[i + 1], node_start[i] | slot_pre[i])
-            limit = _sig(m, (run_end - count).as_signed(), f"limit{i}")
+            limit = stage((run_end - count).as_signed(), f"limit_q{i}")
             eligible = i >= s0
             fits = _sig(m, eligible & (p <= limit), f"fits{i}")
-            descend = eligible & ~slot_full[i] & (slot_max[i] >= count) & (glog < log2len)
+            big = stage((slot_max[i] >= count) & (glog < log2len), f"big_q{i}")
+            descend = eligible & ~slot_full[i] & big
             fit.append(fits)
             hit.append(_sig(m, fits | descend, f"hit{i}"))
             keep = (i + 1 < s0) | slot_full[i]
@@ -778,6 +795,12 @@ class GranuleFrameAllocator(wiring.Component):
                 m.next = "SearchWait"
 
             with m.State("SearchWait"):
+                # keep reading the group: the slot registers must hold it until SearchEval
+                m.d.comb += raddr.eq(gaddr)
+                m.next = "SearchPrep"
+
+            with m.State("SearchPrep"):
+                m.d.comb += raddr.eq(gaddr)
                 m.next = "SearchEval"
 
             with m.State("SearchEval"):
@@ -835,11 +858,14 @@ class GranuleFrameAllocator(wiring.Component):
                     m.next = "SearchRead"
 
             with m.State("Found"):
+                # also the first cycle of UpdateWords: issue the read of the first word
+                m.d.comb += gat_r.addr.eq(found_p[5:])
                 m.d.sync += [
                     rstart.eq(found_p),
                     rlast.eq(found_p + count - 1),
-                    gaddr.eq(found_p[5:]),
-                    vb.eq(0),
+                    gaddr.eq(found_p[5:] + 1),
+                    vb.eq(1),
+                    b_idx.eq(found_p[5:]),
                     vc.eq(0),
                     vd.eq(0),
                     mode.eq(0),

@@ -20,7 +20,7 @@ No hardware A/D update: a leaf with A = 0, or a store to a leaf with D = 0, is a
 the privileged specification allows (software sets A and D when it builds the tables).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -260,6 +260,17 @@ class Tlb(wiring.Component):
     flush_cmd : In(FlushCommand)
     valid : Out(entries)
         Valid bit of every entry (for tests and status).
+    fast_hit : Out(1)
+        Like ``hit``, through the shallow lookup path: each entry's "valid, not flushed and
+        global or of ``lookup_asid``" bit is precomputed one cycle ahead (from this cycle's
+        ``lookup_asid``, fill and flush) and registered, so the lookup compares only the VPN.
+        0 in a cycle whose ``lookup_asid`` differs from the previous cycle's (the precomputed
+        bits belong to the old ASID): such a lookup misses.
+    fast_onehot : Out(entries)
+        Like ``hit_onehot`` through the shallow path (not gated by the ASID change; use it
+        only with ``fast_hit``).
+    fast_entry : Out(TlbEntry)
+        Like ``hit_entry`` through the shallow path (meaningful only with ``fast_hit``).
 
     Latency and throughput: lookup is combinational (one compare stage, one OR-reduction);
     fill, touch and flush take effect at the next clock edge, one of each per cycle.
@@ -280,6 +291,9 @@ class Tlb(wiring.Component):
                 "flush": In(1),
                 "flush_cmd": In(FlushCommand),
                 "valid": Out(entries),
+                "fast_hit": Out(1),
+                "fast_onehot": Out(entries),
+                "fast_entry": Out(TlbEntry),
             }
         )
 
@@ -321,6 +335,50 @@ class Tlb(wiring.Component):
             ]
         m.d.comb += self.hit_entry.eq(terms[0])
 
+        # Shallow lookup path (the one the MMU uses): live_r[i] holds, registered, entry i's
+        # "valid, not flushed, global or of the ASID" for the next cycle, computed from this
+        # cycle's ASID, fill and flush; the lookup then compares the VPN only, and one-hot
+        # AND-OR selects the matching entry.
+        live_r = Signal(n)
+        asid_r = Signal(9)
+        m.d.sync += asid_r.eq(self.lookup_asid)
+
+        # The compare is built as an explicit LUT4 tree, its nets kept (``keep``) so that
+        # synthesis cannot turn it into a chain: 2-bit compares; then (VPN[1] bits 0-7),
+        # (VPN[1] bits 8-9, live), (megapage or VPN[0] bits 0-5), (megapage or VPN[0] bits
+        # 6-9); then their AND. Three LUT levels from the request to the match.
+        def kept(name: str, value: Value) -> Signal:
+            sig = Signal(name=name, attrs={"keep": 1})
+            m.d.comb += sig.eq(value)
+            return sig
+
+        fast = []
+        for i, e in enumerate(ent):
+            c1 = [
+                kept(f"fast_vpn1_eq{i}_{k}", e.vpn1[2 * k : 2 * k + 2] == vpn1[2 * k : 2 * k + 2])
+                for k in range(5)
+            ]
+            c0 = [
+                kept(f"fast_vpn0_eq{i}_{k}", e.vpn0[2 * k : 2 * k + 2] == vpn0[2 * k : 2 * k + 2])
+                for k in range(5)
+            ]
+            t1a = kept(f"fast_t1a{i}", c1[0] & c1[1] & c1[2] & c1[3])
+            t1b = kept(f"fast_t1b{i}", c1[4] & live_r[i])
+            t0a = kept(f"fast_t0a{i}", e.mega | (c0[0] & c0[1] & c0[2]))
+            t0b = kept(f"fast_t0b{i}", e.mega | (c0[3] & c0[4]))
+            fast.append(kept(f"fast_match{i}", t1a & t1b & t0a & t0b))
+        m.d.comb += [
+            self.fast_onehot.eq(Cat(*fast)),
+            self.fast_hit.eq(self.fast_onehot.any() & (asid_r == self.lookup_asid)),
+        ]
+        terms = [Mux(h, e.as_value(), 0) for h, e in zip(fast, ent, strict=True)]
+        while len(terms) > 1:
+            terms = [
+                terms[j] | terms[j + 1] if j + 1 < len(terms) else terms[j]
+                for j in range(0, len(terms), 2)
+            ]
+        m.d.comb += self.fast_entry.eq(terms[0])
+
         # Victim: the lowest invalid entry, else the lowest entry not recently used.
         inv_any, inv_idx = _first_set(m, [~e.valid for e in ent], "inv")
         old_any, old_idx = _first_set(m, [~mru[i] for i in range(n)], "old")
@@ -348,6 +406,8 @@ class Tlb(wiring.Component):
         # no longer match nor count as valid, and at its end their valid bits clear. So the
         # per-entry VA/ASID compare never feeds a write enable directly.
         cmd = self.flush_cmd
+        fe = self.fill_entry
+        fill_asid_ok = fe.g | (fe.asid == self.lookup_asid)
         for i, e in enumerate(ent):
             va_match = (e.vpn1 == cmd.va[22:]) & (e.mega | (e.vpn0 == cmd.va[12:22]))
             asid_match = ~e.g & (e.asid == cmd.asid)
@@ -360,6 +420,11 @@ class Tlb(wiring.Component):
                 m.d.sync += e.valid.eq(0)
             with m.Elif(do_fill & (victim == i)):
                 m.d.sync += e.eq(self.fill_entry)
+            # the same next state, folded into one bit for the shallow lookup path
+            own_asid = e.g | (e.asid == self.lookup_asid)
+            filling = do_fill & (victim == i)
+            next_live = Mux(filling, fe.valid & fill_asid_ok, e.valid & own_asid)
+            m.d.sync += live_r[i].eq(~kill_r[i] & ~(self.flush & kill) & next_live)
         return m
 
 
@@ -456,34 +521,47 @@ class PageTableWalker(wiring.Component):
             self.walk_started.eq((self.start & ~busy) | (end & again) | (ready & self.restart)),
         ]
 
-        with m.If(self.start & ~busy):
-            m.d.sync += [vpn.eq(self.vpn), root.eq(self.root_ppn)]
-        with m.If(ready):
-            # the result waits one cycle in registers (off the bus-to-TLB path); a flush in
-            # that cycle still sends the walk back to the root
-            with m.If(self.restart):
-                m.d.sync += [ready.eq(0), level.eq(1), adr.eq(root_adr)]
+        next_adr = Cat(cur_vpn[:10], pte.ppn0, pte.ppn1)
+        answered = self.bus.ack | self.bus.err
+        store_result = [
+            result.pte.eq(pte),
+            result.mega.eq(cur_level),
+            result.access_fault.eq(self.bus.err),
+            result.page_fault.eq(~self.bus.err & page_fault),
+        ]
+        with m.If(busy):
+            with m.If(ready):
+                # the result waits one cycle in registers (off the bus-to-TLB path); a flush
+                # in that cycle still sends the walk back to the root
+                with m.If(self.restart):
+                    m.d.sync += [ready.eq(0), level.eq(1), adr.eq(root_adr)]
+                with m.Else():
+                    m.d.sync += [ready.eq(0), busy.eq(0)]
+            with m.Elif(answered):
+                with m.If(again):
+                    m.d.sync += [level.eq(1), adr.eq(root_adr), stale.eq(0)]
+                with m.Elif(finished):
+                    m.d.sync += [ready.eq(1), stale.eq(0), *store_result]
+                with m.Else():
+                    m.d.sync += [level.eq(0), adr.eq(next_adr)]
             with m.Else():
-                m.d.sync += [ready.eq(0), busy.eq(0)]
-        with m.Elif(end):
-            with m.If(again):
-                m.d.sync += [busy.eq(1), level.eq(1), adr.eq(root_adr), stale.eq(0)]
-            with m.Elif(finished):
-                m.d.sync += [
-                    busy.eq(1),
-                    ready.eq(1),
-                    stale.eq(0),
-                    result.pte.eq(pte),
-                    result.mega.eq(cur_level),
-                    result.access_fault.eq(self.bus.err),
-                    result.page_fault.eq(~self.bus.err & page_fault),
-                ]
+                m.d.sync += stale.eq(stale | self.restart)
+        with m.Else():
+            # Idle: the first read's address, level and operands are loaded whether or not a
+            # walk starts (they are used only once busy), so ``start``, which comes from the
+            # MMU's answer logic, reaches only busy, ready, stale and the result's enable.
+            first_done = answered & ~self.restart
+            m.d.sync += [vpn.eq(self.vpn), root.eq(self.root_ppn), busy.eq(self.start)]
+            with m.If(first_done & ~finished):
+                m.d.sync += [level.eq(0), adr.eq(next_adr)]
             with m.Else():
-                m.d.sync += [busy.eq(1), level.eq(0), adr.eq(Cat(cur_vpn[:10], pte.ppn0, pte.ppn1))]
-        with m.Elif(reading):
-            m.d.sync += [stale.eq(stale | self.restart)]
-            with m.If(~busy):
-                m.d.sync += [busy.eq(1), level.eq(1), adr.eq(root_adr)]
+                m.d.sync += [level.eq(1), adr.eq(root_adr)]
+            m.d.sync += [
+                ready.eq(self.start & first_done & finished),
+                stale.eq(self.start & ~answered & self.restart),
+            ]
+            with m.If(self.start & first_done & finished):
+                m.d.sync += store_result
         return m
 
 
@@ -503,7 +581,9 @@ class Mmu(wiring.Component):
         One answer per request, in order.
     satp : In(Satp)
         The current satp. Its ASID and root are sampled when a request is accepted; changing
-        the ASID flushes nothing. MODE = 0 (bare) answers pa = va without faults.
+        the ASID flushes nothing. A request accepted in the very cycle the ASID changes is
+        treated as a miss (walked), because the TLB precomputes each entry's ASID match one
+        cycle ahead. MODE = 0 (bare) answers pa = va without faults.
     flush : In(1)
         Apply ``flush_cmd`` at the clock edge (one flush per cycle, always accepted). A
         request accepted in the same cycle misses, and a walk in flight restarts from the
@@ -567,7 +647,8 @@ class Mmu(wiring.Component):
         s_bare = Signal()
         s_hit = Signal(TlbEntry)  # the TLB's entry, written only at acceptance
         s_walked = Signal()  # the answer comes from the walk (whose result stays registered)
-        s_touch = Signal(self._entries)
+        s_touch = Signal(self._entries)  # the lookup's one-hot match, loaded at acceptance
+        s_touch_en = Signal()  # the previous cycle accepted a lookup that hit
 
         s_done = Signal()  # the answer is known (hit, bare, or walk finished)
         m.d.comb += s_done.eq(s_hitflag | s_bare | s_walked)
@@ -587,7 +668,9 @@ class Mmu(wiring.Component):
             accept.eq(self.req.valid & self.req.ready),
         ]
         bare = ~self.satp.mode
-        lookup_hit = tlb.hit & ~self.flush
+        # The shallow lookup path: a request accepted in the cycle satp's ASID changes misses
+        # (the TLB's per-entry ASID matches are precomputed one cycle ahead).
+        lookup_hit = tlb.fast_hit & ~self.flush
         with m.If(accept):
             m.d.sync += [
                 s_valid.eq(1),
@@ -596,15 +679,14 @@ class Mmu(wiring.Component):
                 s_asid.eq(self.satp.asid),
                 s_root.eq(self.satp.ppn),
                 s_bare.eq(bare),
-                s_hit.eq(tlb.hit_entry),
+                s_hit.eq(tlb.fast_entry),
                 s_walked.eq(0),
-                s_touch.eq(Mux(bare | self.flush, 0, tlb.hit_onehot)),
+                s_touch.eq(tlb.fast_onehot),
             ]
         with m.Elif(self.resp.valid & self.resp.ready):
-            m.d.sync += [s_valid.eq(0), s_touch.eq(0)]
-        with m.Else():
-            m.d.sync += s_touch.eq(0)
-        m.d.comb += tlb.touch.eq(s_touch)
+            m.d.sync += s_valid.eq(0)
+        m.d.sync += s_touch_en.eq(accept & ~bare & lookup_hit)
+        m.d.comb += tlb.touch.eq(Mux(s_touch_en, s_touch, 0))
 
         # Miss: walk, then fill the TLB with a usable leaf and answer.
         res = ptw.result
