@@ -176,13 +176,26 @@ def _lowest_set(m: Module, bits: list[Value], name: str) -> tuple[Value, Value]:
 
 
 def _max_of(m: Module, values: list[Value], name: str) -> Value:
-    """Maximum of ``values`` as a balanced tree of comparators."""
+    """Maximum of ``values``: every pair compared in parallel, then a one-hot selection.
+
+    Value ``i`` is chosen when it is greater than every earlier value and at least every later
+    one, so exactly one is chosen; the logic is one comparator and two gate levels deep.
+    """
     if len(values) == 1:
         return values[0]
-    mid = len(values) // 2
-    a = _max_of(m, values[:mid], name + "l")
-    b = _max_of(m, values[mid:], name + "h")
-    return _sig(m, Mux(a >= b, a, b), name)
+    k = len(values)
+    ge = {
+        (i, j): _sig(m, values[i] >= values[j], f"{name}_ge{i}_{j}")
+        for i in range(k)
+        for j in range(i + 1, k)
+    }
+    width = max(len(v) for v in values)
+    result: Value = Const(0, width)
+    for i in range(k):
+        conds = [ge[i, j] for j in range(i + 1, k)] + [~ge[j, i] for j in range(i)]
+        chosen = _sig(m, Cat(*conds).all(), f"{name}_sel{i}")
+        result = result | Mux(chosen, values[i], 0)
+    return _sig(m, result, name)
 
 
 Summary = tuple[Value, Value, Value]
@@ -195,8 +208,9 @@ def _merge_runs(m: Module, nodes: list[Summary], length: int, name: str) -> list
         tag = f"{name}_{j}"
         a_full = a[0] == length
         b_full = b[0] == length
-        pre = _sig(m, Mux(a_full, length + b[0], a[0]), tag + "_pre")
-        suf = _sig(m, Mux(b_full, length + a[1], b[1]), tag + "_suf")
+        # length is a power of two and pre, suf <= length: length + x is an OR or 2 * length
+        pre = _sig(m, Mux(a_full, Mux(b_full, 2 * length, length | b[0]), a[0]), tag + "_pre")
+        suf = _sig(m, Mux(b_full, Mux(a_full, 2 * length, length | a[1]), b[1]), tag + "_suf")
         cross = _sig(m, a[1] + b[0], tag + "_cross")
         merged.append((pre, suf, _max_of(m, [a[2], b[2], cross], tag + "_max")))
     return merged

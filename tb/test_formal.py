@@ -171,6 +171,31 @@ def test_cli_list_and_unknown_pattern() -> None:
     assert out.returncode == 2 and "no proof matches" in out.stderr
 
 
+def test_tlb_mutants_break_the_lookup_the_mmu_uses() -> None:
+    """The TLB proofs check ``fast_*`` (the path ``Mmu`` uses): each TLB mutant edits that
+    path's live-bit, flush or ASID-gate logic and fails on the assertion it is meant to break.
+    """
+    _tools_or_skip()
+    from mmaccel.hdl.formal.mmu_props import MMU_MUTATIONS
+
+    words = {
+        "asid_bit0_ignored": "global or of the current ASID",
+        "asid_change_hits": "global or of the current ASID",
+        "flush_skips_entry0": "a flush covered",
+        "live_ignores_flush": "a flush covered",
+    }
+    fast_path = ("live_r", "own_asid", "fill_asid_ok", "fast_hit")  # names in Tlb.elaborate
+    for name in words:
+        olds = [old for old, _ in MMU_MUTATIONS[name].edits]
+        assert any(n in old for n in fast_path for old in olds), (name, olds)
+    proofs = [p for p in all_proofs() if p.name.startswith("tlb.") and p.is_mutant]
+    assert sorted(p.name.split("!")[1] for p in proofs) == sorted(words)
+    for proof, res in zip(proofs, run_proofs(proofs, jobs=2, budget=240), strict=True):
+        assert res.status == "FAIL", (res.name, res.status, res.log_tail)
+        mutation = proof.name.split("!")[1]
+        assert any(words[mutation] in f for f in res.failed), (res.name, res.failed)
+
+
 @pytest.mark.parametrize("block", ["mmu", "gfa"])
 def test_real_blocks(block: str) -> None:
     """Every proof of the block passes and every mutant of it fails (CI: a few minutes)."""

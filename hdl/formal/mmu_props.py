@@ -2,12 +2,16 @@
 
 Two harnesses, both driving every input of the block under proof with ``AnySeq``:
 
-:class:`TlbHarness` (the :class:`~mmaccel.hdl.mmu.Tlb` alone)
+:class:`TlbHarness` (the :class:`~mmaccel.hdl.mmu.Tlb` alone), on the lookup path the
+:class:`~mmaccel.hdl.mmu.Mmu` uses (``fast_hit``, ``fast_onehot``, ``fast_entry``: per-entry
+"live" bits computed one cycle ahead from that cycle's ASID, fill and flush)
     ``flush_covers``: after any of sfence.vma's four forms, no lookup hits an entry the flush
     covered, until a fill brings that translation back. A ghost bit tracks one translation tag
     ``T`` (chosen by the solver, ``AnyConst``): set by a fill of ``T``, cleared by a flush
-    covering ``T``; a lookup whose single matching entry carries tag ``T`` requires the bit.
-    ``asid_isolation``: a lookup never returns an entry of another ASID unless it is global.
+    covering ``T``; a hit whose single matching entry carries tag ``T`` requires the bit.
+    ``asid_isolation``: no hit in a cycle whose lookup ASID differs from the previous cycle's
+    (such a request misses, as documented), and a hit whose single matching entry is known
+    is global or of the lookup's ASID.
 
 :class:`MmuHarness` (the whole :class:`~mmaccel.hdl.mmu.Mmu`: TLB, walker, permission check)
     The solver picks satp (constant), a watched virtual page ``W`` and the page-table memory
@@ -53,19 +57,51 @@ MMU_MUTATIONS: dict[str, Mutation] = {
         Mutation(
             "flush_skips_entry0",
             _MMU,
-            (("with m.If(self.flush & kill):", "with m.If(self.flush & kill & (i != 0)):"),),
-            "the TLB flush never invalidates entry 0",
+            (
+                ("with m.If(self.flush & kill):", "with m.If(self.flush & kill & (i != 0)):"),
+                (
+                    "live_r[i].eq(~kill_r[i] & ~(self.flush & kill) & next_live)",
+                    "live_r[i].eq(~kill_r[i] & ~(self.flush & kill & (i != 0)) & next_live)",
+                ),
+            ),
+            "the TLB flush never invalidates entry 0 (neither its valid bit nor its live bit)",
         ),
         Mutation(
             "asid_bit0_ignored",
             _MMU,
             (
                 (
-                    "& (e.g | (e.asid == self.lookup_asid))",
-                    "& (e.g | (e.asid[1:] == self.lookup_asid[1:]))",
+                    "own_asid = e.g | (e.asid == self.lookup_asid)",
+                    "own_asid = e.g | (e.asid[1:] == self.lookup_asid[1:])",
+                ),
+                (
+                    "fill_asid_ok = fe.g | (fe.asid == self.lookup_asid)",
+                    "fill_asid_ok = fe.g | (fe.asid[1:] == self.lookup_asid[1:])",
                 ),
             ),
-            "the TLB lookup compares only ASID bits 8..1",
+            "the TLB's live bits compare only ASID bits 8..1",
+        ),
+        Mutation(
+            "asid_change_hits",
+            _MMU,
+            (
+                (
+                    "self.fast_hit.eq(self.fast_onehot.any() & (asid_r == self.lookup_asid))",
+                    "self.fast_hit.eq(self.fast_onehot.any())",
+                ),
+            ),
+            "the TLB hits in the cycle the ASID changes (on live bits of the old ASID)",
+        ),
+        Mutation(
+            "live_ignores_flush",
+            _MMU,
+            (
+                (
+                    "live_r[i].eq(~kill_r[i] & ~(self.flush & kill) & next_live)",
+                    "live_r[i].eq(~kill_r[i] & next_live)",
+                ),
+            ),
+            "an entry's live bit ignores the flush of its cycle (hit the cycle after a flush)",
         ),
         Mutation(
             "sum_allows_fetch",
@@ -157,8 +193,10 @@ class TlbHarness(FormalHarness):
         def tag(e: Any) -> Value:
             return Cat(e.vpn0, e.vpn1, e.mega, e.asid, e.g)
 
-        hit_one = tlb.hit & _one_hot(tlb.hit_onehot)
-        hit = tlb.hit_entry
+        # The lookup path the Mmu uses: ``fast_hit`` (which already includes "the ASID equals
+        # the previous cycle's") with a single matching entry, and that entry.
+        hit_one = tlb.fast_hit & _one_hot(tlb.fast_onehot)
+        hit = tlb.fast_entry
 
         if "flush_covers" in self.props:
             t = Signal(len(tag(hit)))
@@ -181,6 +219,14 @@ class TlbHarness(FormalHarness):
             )
 
         if "asid_isolation" in self.props:
+            # The live bits are computed one cycle ahead from that cycle's ASID, so a lookup
+            # whose ASID differs from the previous cycle's must miss (documented in Tlb).
+            prev_asid = Signal(9)  # the lookup ASID of the previous cycle (0 at reset, as asid_r)
+            m.d.sync += prev_asid.eq(tlb.lookup_asid)
+            m.d.comb += Assert(
+                ~tlb.fast_hit | (tlb.lookup_asid == prev_asid),
+                "no hit in a cycle whose ASID differs from the previous cycle's",
+            )
             m.d.comb += Assert(
                 ~hit_one | hit.g | (hit.asid == tlb.lookup_asid),
                 "a hit is global or of the current ASID",
@@ -435,7 +481,9 @@ def mmu_proofs(deep: bool = False) -> list[Proof]:
             None,
         ),
         ("tlb.asid_isolation!asid_bit0_ignored", "asid_isolation", 4, "", "asid_bit0_ignored"),
+        ("tlb.asid_isolation!asid_change_hits", "asid_isolation", 4, "", "asid_change_hits"),
         ("tlb.flush_covers!flush_skips_entry0", "flush_covers", d_tlb, "", "flush_skips_entry0"),
+        ("tlb.flush_covers!live_ignores_flush", "flush_covers", d_tlb, "", "live_ignores_flush"),
         (
             "mmu.permission_check!sum_allows_fetch",
             "permission_check",
