@@ -237,13 +237,6 @@ class Tlb(wiring.Component):
         VPN (va[31:12]) to look up; combinational.
     lookup_asid : In(9)
         Current ASID; an entry matches when it is global or carries this ASID.
-    hit : Out(1)
-        Some valid entry matches (combinational from ``lookup_*``).
-    hit_entry : Out(TlbEntry)
-        The matching entry (OR of the matching entries; unique if the page tables are
-        consistent: a global mapping is global in every address space).
-    hit_onehot : Out(entries)
-        Which entry matched.
     touch : In(entries)
         One-hot entry to mark as recently used (pseudo-LRU), applied at the clock edge (a
         fill marks its own entry one cycle after the fill).
@@ -261,16 +254,19 @@ class Tlb(wiring.Component):
     valid : Out(entries)
         Valid bit of every entry (for tests and status).
     fast_hit : Out(1)
-        Like ``hit``, through the shallow lookup path: each entry's "valid, not flushed and
-        global or of ``lookup_asid``" bit is precomputed one cycle ahead (from this cycle's
-        ``lookup_asid``, fill and flush) and registered, so the lookup compares only the VPN.
+        Some valid entry matches ``lookup_*``, through a shallow lookup path: each entry's
+        "valid, not flushed and global or of ``lookup_asid``" bit is precomputed one cycle
+        ahead (from this cycle's ``lookup_asid``, fill and flush) and registered, so the lookup
+        compares only the VPN.
         0 in a cycle whose ``lookup_asid`` differs from the previous cycle's (the precomputed
         bits belong to the old ASID): such a lookup misses.
     fast_onehot : Out(entries)
-        Like ``hit_onehot`` through the shallow path (not gated by the ASID change; use it
+        Which entries matched (not gated by the ASID change; use it
         only with ``fast_hit``).
     fast_entry : Out(TlbEntry)
-        Like ``hit_entry`` through the shallow path (meaningful only with ``fast_hit``).
+        The matching entry (OR of the matching entries; unique if the page tables are
+        consistent: a global mapping is global in every address space; meaningful only with
+        ``fast_hit``).
 
     Latency and throughput: lookup is combinational (one compare stage, one OR-reduction);
     fill, touch and flush take effect at the next clock edge, one of each per cycle.
@@ -282,9 +278,6 @@ class Tlb(wiring.Component):
             {
                 "lookup_vpn": In(20),
                 "lookup_asid": In(9),
-                "hit": Out(1),
-                "hit_entry": Out(TlbEntry),
-                "hit_onehot": Out(entries),
                 "touch": In(entries),
                 "fill": In(1),
                 "fill_entry": In(TlbEntry),
@@ -308,32 +301,9 @@ class Tlb(wiring.Component):
         mru = Signal(n)
         kill_r = Signal(n)  # entries covered by the flush of the previous cycle
 
-        # Lookup: compare every tag, OR-reduce the matching entries.
         vpn0 = self.lookup_vpn[:10]
         vpn1 = self.lookup_vpn[10:]
-        match = []
-        for i, e in enumerate(ent):
-            hit = Signal(name=f"match{i}")
-            m.d.comb += hit.eq(
-                e.valid
-                & ~kill_r[i]
-                & (e.vpn1 == vpn1)
-                & (e.mega | (e.vpn0 == vpn0))
-                & (e.g | (e.asid == self.lookup_asid))
-            )
-            match.append(hit)
-        m.d.comb += [
-            self.hit_onehot.eq(Cat(*match)),
-            self.hit.eq(self.hit_onehot.any()),
-            self.valid.eq(Cat(*(e.valid for e in ent)) & ~kill_r),
-        ]
-        terms = [Mux(h, e.as_value(), 0) for h, e in zip(match, ent, strict=True)]
-        while len(terms) > 1:
-            terms = [
-                terms[j] | terms[j + 1] if j + 1 < len(terms) else terms[j]
-                for j in range(0, len(terms), 2)
-            ]
-        m.d.comb += self.hit_entry.eq(terms[0])
+        m.d.comb += self.valid.eq(Cat(*(e.valid for e in ent)) & ~kill_r)
 
         # Shallow lookup path (the one the MMU uses): live_r[i] holds, registered, entry i's
         # "valid, not flushed, global or of the ASID" for the next cycle, computed from this
