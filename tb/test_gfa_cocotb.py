@@ -15,7 +15,6 @@ import pytest
 
 from mmaccel.hdl.cocotb_runner import CocotbFailure, CocotbResult, lint_verilog, run_cocotb
 from mmaccel.hdl.gfa import GranuleFrameAllocator
-from mmaccel.hdl.gfa_bench import verilator_pch_fix
 
 HERE = Path(__file__).resolve().parent
 
@@ -64,17 +63,16 @@ def _run(
         design = GranuleFrameAllocator(
             granules=granules, log2gran=log2gran, base=base, fanout=fanout
         )
-        with verilator_pch_fix():
-            return run_cocotb(
-                design,
-                toplevel="gfa_core",
-                test_module="gfa_streams_tb",
-                test_dir=HERE,
-                testcase=testcase,
-                extra_env=_env(granules, log2gran, base, fanout, GFA_SEED=seed, **more),
-                seed=seed,
-                waves=waves,
-            )
+        return run_cocotb(
+            design,
+            toplevel="gfa_core",
+            test_module="gfa_streams_tb",
+            test_dir=HERE,
+            testcase=testcase,
+            extra_env=_env(granules, log2gran, base, fanout, GFA_SEED=seed, **more),
+            seed=seed,
+            waves=waves,
+        )
 
     if os.environ.get("WAVES", "") not in ("", "0"):
         return run(True)
