@@ -43,6 +43,14 @@ def _check(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _check_run(args: argparse.Namespace) -> str | None:
+    """:func:`_check`, and ``--ops`` of the commands that run the bench (sim, bench)."""
+    error = _check(args)
+    if error is None and args.ops < 1:
+        error = f"--ops must be at least 1, not {args.ops}"
+    return error
+
+
 # -- mmaccel sim gfa ------------------------------------------------------------------------
 
 
@@ -71,9 +79,7 @@ def _run_sim(args: argparse.Namespace) -> int:
     from .cocotb_runner import CocotbFailure, SimulatorUnavailable
     from .gfa_bench import run_streams
 
-    error = _check(args)
-    if error is None and args.ops < 1:
-        error = f"--ops must be at least 1, not {args.ops}"
+    error = _check_run(args)
     if error:
         print(f"mmaccel sim gfa: {error}", file=sys.stderr)
         return 2
@@ -123,9 +129,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     from .cocotb_runner import CocotbFailure, SimulatorUnavailable
     from .gfa_bench import run_streams
 
-    error = _check(args)
-    if error is None and args.ops < 1:
-        error = f"--ops must be at least 1, not {args.ops}"
+    error = _check_run(args)
     if error:
         print(f"mmaccel bench gfa: {error}", file=sys.stderr)
         return 2
