@@ -295,6 +295,7 @@ def build_board(
             "ptmem_bytes": config.ptmem_bytes,
             "log2gran": config.log2gran,
             "baud": config.baud,
+            "gfa_fanout": config.gfa_fanout,
         },
         bitstream=str(bitstream),
         build_dir=str(folder),

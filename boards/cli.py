@@ -43,6 +43,7 @@ def _run_boards(args: argparse.Namespace) -> int:
                 "family": target.family,
                 "granules": d.granules,
                 "log2gran": d.log2gran,
+                "gfa_fanout": d.gfa_fanout,
                 "tlb_entries": d.tlb_entries,
                 "ptmem_bytes": d.ptmem_bytes,
                 "baud": d.baud,
@@ -52,10 +53,11 @@ def _run_boards(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'board':<16} {'granules':>8} {'tlb':>4} {'ptmem':>7}  description")
+    print(f"{'board':<16} {'granules':>8} {'fanout':>6} {'tlb':>4} {'ptmem':>7}  description")
     for row in rows:
         print(
-            f"{row['board']:<16} {row['granules']:>8} {row['tlb_entries']:>4} "
+            f"{row['board']:<16} {row['granules']:>8} {row['gfa_fanout']:>6} "
+            f"{row['tlb_entries']:>4} "
             f"{row['ptmem_bytes'] // 1024:>5}Ki  {row['description']}"
         )
     return 0
@@ -77,6 +79,12 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
         "--ptmem-bytes", type=int, help="page-table block RAM in bytes (default per board)"
     )
     parser.add_argument("--baud", type=int, help="host link baud rate (default 115200)")
+    parser.add_argument(
+        "--fanout",
+        type=int,
+        help="fan-out of the allocator's summary tree, 2/4/8/16 (default per board: 2 on the "
+        "iCE40, the smallest; 4 on the ECP5, the fewest cycles)",
+    )
     parser.add_argument(
         "--clock-mhz",
         type=float,
@@ -101,6 +109,7 @@ def _run_build(args: argparse.Namespace) -> int:
             tlb_entries=args.tlb_entries,
             ptmem_bytes=args.ptmem_bytes,
             baud=args.baud,
+            gfa_fanout=args.fanout,
         )
         build_dir = args.build_dir or str(Path("build") / f"{target.name}-{config.label()}")
 

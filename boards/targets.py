@@ -19,6 +19,8 @@ __all__ = ["BOARDS", "BoardConfig", "BoardTarget", "get_board"]
 MAX_GRANULES = 65536
 #: TLB sizes the MMU accepts.
 TLB_RANGE = (4, 64)
+#: Fan-outs of the allocator's summary tree.
+FANOUTS = (2, 4, 8, 16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,9 @@ class BoardConfig:
         iCE40UP5K, where it is at most 64 KiB).
     baud : int
         Serial line rate of the host link.
+    gfa_fanout : int
+        Fan-out of the allocator's summary tree (2, 4, 8 or 16): 4 is the fastest in cycles,
+        2 the smallest in logic (the iCE40 default).
     """
 
     granules: int
@@ -48,9 +53,11 @@ class BoardConfig:
     log2gran: int = 12
     gfa_base: int = 0
     baud: int = 115200
+    gfa_fanout: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("granules", "tlb_entries", "ptmem_bytes", "log2gran", "gfa_base", "baud"):
+        names = ("granules", "tlb_entries", "ptmem_bytes", "log2gran", "gfa_base", "baud")
+        for name in (*names, "gfa_fanout"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{name} must be an int, not {value!r}")
@@ -80,10 +87,15 @@ class BoardConfig:
             raise InvalidArgument("a board needs the allocator, the MMU or both")
         if self.baud <= 0:
             raise InvalidArgument(f"baud must be positive, not {self.baud}")
+        if self.gfa_fanout not in FANOUTS:
+            raise InvalidArgument(
+                f"gfa_fanout must be one of {', '.join(map(str, FANOUTS))}, not {self.gfa_fanout}"
+            )
 
     def label(self) -> str:
-        """A short name for build folders and tables, e.g. ``g4096-t8``."""
-        return f"g{self.granules}-t{self.tlb_entries}"
+        """A short name for build folders and tables, e.g. ``g4096-t8`` (``-f2``: fan-out 2)."""
+        fanout = f"-f{self.gfa_fanout}" if self.granules and self.gfa_fanout != 4 else ""
+        return f"g{self.granules}-t{self.tlb_entries}{fanout}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +173,7 @@ class BoardTarget:
         tlb_entries: int | None = None,
         ptmem_bytes: int | None = None,
         baud: int | None = None,
+        gfa_fanout: int | None = None,
     ) -> BoardConfig:
         """The default sizes with the given ones replaced (None keeps the default)."""
         d = self.defaults
@@ -171,6 +184,7 @@ class BoardTarget:
             log2gran=d.log2gran,
             gfa_base=d.gfa_base,
             baud=d.baud if baud is None else baud,
+            gfa_fanout=d.gfa_fanout if gfa_fanout is None else gfa_fanout,
         )
 
 

@@ -216,19 +216,28 @@ def _merge_runs(m: Module, nodes: list[Summary], length: int, name: str) -> list
     return merged
 
 
+def _nibble_summary(bits: int) -> Summary:
+    """(pre, suf, max) of a 4-bit free mask, as constants."""
+    runs = [len(r) for r in f"{bits:04b}"[::-1].split("0")]
+    return Const(runs[0], 3), Const(runs[-1], 3), Const(max(runs), 3)
+
+
 def _segment_summaries(m: Module, free: Value, name: str) -> list[Summary]:
-    """(pre, suf, max) of the four 8-bit segments of a 32-bit free mask (3 merge levels)."""
-    nodes: list[Summary] = [(free[i], free[i], free[i]) for i in range(32)]
-    for level, length in enumerate((1, 2, 4)):
-        nodes = _merge_runs(m, nodes, length, f"{name}{level}")
-    return nodes
+    """(pre, suf, max) of the four 8-bit segments of a 32-bit free mask.
 
-
-def _word_from_segments(m: Module, segs: list[Summary], name: str) -> Summary:
-    """(pre, suf, max) of a word from its four segment summaries (2 merge levels)."""
-    nodes = _merge_runs(m, segs, 8, f"{name}3")
-    (pre, suf, mx) = _merge_runs(m, nodes, 16, f"{name}4")[0]
-    return pre[:6], suf[:6], mx[:6]
+    Each nibble's summary is a table (one LUT4 per output bit), then one merge level.
+    """
+    nodes: list[Summary] = []
+    for k in range(8):
+        nibble = free[4 * k : 4 * k + 4]
+        pre, suf, mx = (Signal(3, name=f"{name}n{k}_{f}") for f in ("pre", "suf", "max"))
+        with m.Switch(nibble):
+            for bits in range(16):
+                with m.Case(bits):
+                    table = _nibble_summary(bits)
+                    m.d.comb += [pre.eq(table[0]), suf.eq(table[1]), mx.eq(table[2])]
+        nodes.append((pre, suf, mx))
+    return _merge_runs(m, nodes, 4, f"{name}s")
 
 
 def _align_pattern(log2g: int) -> int:
@@ -352,6 +361,18 @@ class GranuleFrameAllocator(wiring.Component):
     def _summary_width(self, level: int) -> int:
         return min(self.node_length(level), self.granules).bit_length()
 
+    def row_bases(self) -> list[int]:
+        """First row of each level below the root in the summary memories, and their depth.
+
+        Level ``l`` has ``ceil(nodes / fanout)`` rows; it starts at a multiple of the power of
+        two above that, so a row address is a bitwise OR. The last entry is the depth.
+        """
+        bases = [0]
+        for level in range(self.levels):
+            rows = (self.level_counts[level] + self.fanout - 1) // self.fanout
+            bases.append(bases[-1] + (1 << max(rows - 1, 0).bit_length()))
+        return bases
+
     @property
     def pad_word(self) -> int:
         """The stored value of the last GAT word when empty (bits past the heap in use)."""
@@ -380,28 +401,30 @@ class GranuleFrameAllocator(wiring.Component):
         gat_r = gat.read_port()
         gat_w = gat.write_port()
 
-        sum_r: list[list[ReadPort]] = []
-        sum_w: list[list[WritePort]] = []
-        for level in range(T):
-            sw = self._summary_width(level)
-            depth = max(2, (self.level_counts[level] + F - 1) // F)
-            rports, wports = [], []
-            for bank in range(F):
-                init = []
-                for row in range(depth):
+        # One memory per bank holds every level below the root: level l's rows start at
+        # ``row_base[l]``, a multiple of the power of two above its row count, so a row
+        # address is ``row_base[l] | row`` (no adder). Every level is stored at the width of
+        # the widest (values zero-extended).
+        SW = self._summary_width(T - 1)
+        row_base = self.row_bases()
+        depth = max(2, row_base[T])
+        sum_r: list[ReadPort] = []
+        sum_w: list[WritePort] = []
+        for bank in range(F):
+            init = [0] * depth
+            for level in range(T):
+                for row in range((self.level_counts[level] + F - 1) // F):
                     index = row * F + bank
                     if index < self.level_counts[level]:
                         pre, suf, mx = self.empty_summary(level, index)
                     else:
                         pre = suf = mx = 0
                     full = int(pre == self.node_length(level))
-                    init.append(pre | suf << sw | mx << 2 * sw | full << 3 * sw)
-                mem = Memory(shape=unsigned(3 * sw + 1), depth=depth, init=init)
-                m.submodules[f"sum{level}_{bank}"] = mem
-                rports.append(mem.read_port())
-                wports.append(mem.write_port())
-            sum_r.append(rports)
-            sum_w.append(wports)
+                    init[row_base[level] + row] = pre | suf << SW | mx << 2 * SW | full << 3 * SW
+            mem = Memory(shape=unsigned(3 * SW + 1), depth=depth, init=init)
+            m.submodules[f"sum{bank}"] = mem
+            sum_r.append(mem.read_port())
+            sum_w.append(mem.write_port())
 
         root_init = self.empty_summary(T, 0)
         root_pre = Signal(VW, init=root_init[0])
@@ -425,17 +448,28 @@ class GranuleFrameAllocator(wiring.Component):
         wsel = Signal(AW)  # word examined by the in-word search
         found_p = Signal(PW)  # allocated granule index
         runs = Signal(32)  # aligned run starts in the examined word
+        word_q = Signal(32)  # the GAT word read in the previous cycle, registered
         rstart = Signal(PW)  # first granule of the range being checked / updated
         rlast = Signal(PW)  # last granule of that range
         lo_node = Signal(AW)  # first / last node of the range at the level being updated
         hi_node = Signal(AW)
+        issued = Signal()  # every word / node of the current pass has been issued
         mode = Signal(2)  # pass mode: 0 set (alloc/reserve), 1 clear (free), 2 empty (CLEAR)
         bad = Signal()
-        vb = Signal()  # stage B of a pass holds a word/node
+        # Pipeline of the word pass (and of the FREE/RESERVE check): a word is read (its data
+        # is on the port while ``vb``), registered with its range mask (``vb2``: rewritten),
+        # summarised in three stages (``wc``: 8-bit segments, ``wd``: halves, ``we``: word)
+        # and its summary written (``wf``).
+        vb = Signal()
         b_idx = Signal(AW)
-        vc = Signal()  # stage C of the word pass holds a new word
-        c_idx = Signal(AW)
-        c_word = Signal(32)
+        c_word = Signal(32)  # the rewritten word (stage wc)
+        wc, wd, we_, wf = (Signal(name=f"w{s}_valid") for s in "cdef")
+        wc_idx, wd_idx, we_idx, wf_idx = (Signal(AW, name=f"w{s}_idx") for s in "cdef")
+        # Pipeline of a level pass: a group is read (on the port while ``lb``), registered in
+        # the slots (``lc``: first half of the combine), combined (``ld``) and written (``le``).
+        lb, lc, ld, le = (Signal(name=f"l{s}_valid") for s in "bcde")
+        lb_idx, lc_idx, ld_idx, le_idx = (Signal(AW, name=f"l{s}_idx") for s in "bcde")
+        le_lvl = Signal(range(T + 1))  # level of the node written in stage le
         resp_valid = Signal()
         resp_status = Signal(4)
         resp_addr = Signal(32)
@@ -450,44 +484,95 @@ class GranuleFrameAllocator(wiring.Component):
         with m.If(self.resp.valid & self.resp.ready):
             m.d.sync += resp_valid.eq(0)
 
+        # Writes to the summary memories: level ``wlvl`` node ``windex``.
+        wen = Signal()
+        wlvl = Signal(range(T + 1))
+        windex = Signal(AW)
+        w_pre = Signal(VW)
+        w_suf = Signal(VW)
+        w_max = Signal(VW)
+        w_full = Signal()
+
         # ---- shared read side: the group at level ``lvl`` -------------------------------
-        raddr = Signal(AW)
-        for level in range(T):
-            for bank in range(F):
-                m.d.comb += sum_r[level][bank].addr.eq(raddr)
-        # The group read from block RAM is registered (slot_*) before any logic uses it.
-        slot_pre = [Signal(VW, name=f"slot_pre{i}") for i in range(F)]
-        slot_suf = [Signal(VW, name=f"slot_suf{i}") for i in range(F)]
-        slot_max = [Signal(VW, name=f"slot_max{i}") for i in range(F)]
         rd_pre = [Signal(VW, name=f"rd_pre{i}") for i in range(F)]
         rd_suf = [Signal(VW, name=f"rd_suf{i}") for i in range(F)]
         rd_max = [Signal(VW, name=f"rd_max{i}") for i in range(F)]
         rd_full = [Signal(name=f"rd_full{i}") for i in range(F)]
+        # Read address: row ``gaddr`` of level ``lvl``, or in the cycle a level pass starts
+        # (``start_q``, decided one cycle ahead) the first row of the next level, registered.
+        start_q = Signal()
+        start_addr_q = Signal(range(depth))
+        finish_q = Signal()  # the root is written in this cycle (decided one cycle ahead)
+        rbase = Signal(range(depth))
+        wbase = Signal(range(depth))
+        with m.Switch(lvl):
+            for level in range(T):
+                with m.Case(level):
+                    m.d.comb += rbase.eq(row_base[level])
+        with m.Switch(wlvl):
+            for level in range(T):
+                with m.Case(level):
+                    m.d.comb += wbase.eq(row_base[level])
+        raddr = _sig(m, Mux(start_q, start_addr_q, rbase | gaddr), "raddr")
+        raddr_q = Signal(range(depth))  # the row on the read ports' data now
+        m.d.sync += raddr_q.eq(raddr)
+        waddr = _sig(m, wbase | (windex >> LF), "waddr")
+        wmem = _sig(m, wen & (wlvl != T), "wmem")  # a write to the memories, not the root
+        for bank in range(F):
+            m.d.comb += [
+                sum_r[bank].addr.eq(raddr),
+                rd_pre[bank].eq(sum_r[bank].data[:SW]),
+                rd_suf[bank].eq(sum_r[bank].data[SW : 2 * SW]),
+                rd_max[bank].eq(sum_r[bank].data[2 * SW : 3 * SW]),
+                rd_full[bank].eq(sum_r[bank].data[3 * SW]),
+            ]
+        # The group read from block RAM is registered (slot_*) before any logic uses it. The
+        # read ports are not transparent: a summary written in the cycle of the read (held in
+        # ``last_*``) or in the cycle the data comes out replaces the stale one. (A level pass
+        # reads the next level's group one cycle before the previous level's last write.)
+        last_valid = Signal()
+        last_addr = Signal(range(depth))
+        last_bank = Signal(LF)
+        last_pre = Signal(VW)
+        last_suf = Signal(VW)
+        last_max = Signal(VW)
+        last_full = Signal()
+        m.d.sync += [
+            last_valid.eq(wmem),
+            last_addr.eq(waddr),
+            last_bank.eq(windex[:LF]),
+            last_pre.eq(w_pre),
+            last_suf.eq(w_suf),
+            last_max.eq(w_max),
+            last_full.eq(w_full),
+        ]
+        fwd_now = [
+            _sig(m, wmem & (windex[:LF] == i) & (waddr == raddr_q), f"fwd_now{i}") for i in range(F)
+        ]
+        fwd_last = [
+            _sig(m, last_valid & (last_bank == i) & (last_addr == raddr_q), f"fwd_last{i}")
+            for i in range(F)
+        ]
+        slot_pre = [Signal(VW, name=f"slot_pre{i}") for i in range(F)]
+        slot_suf = [Signal(VW, name=f"slot_suf{i}") for i in range(F)]
+        slot_max = [Signal(VW, name=f"slot_max{i}") for i in range(F)]
         slot_full = [Signal(name=f"slot_full{i}") for i in range(F)]  # stored, not compared
         for i in range(F):
+            now, last = fwd_now[i], fwd_last[i]
             m.d.sync += [
-                slot_pre[i].eq(rd_pre[i]),
-                slot_suf[i].eq(rd_suf[i]),
-                slot_max[i].eq(rd_max[i]),
-                slot_full[i].eq(rd_full[i]),
+                slot_pre[i].eq(Mux(now, w_pre, Mux(last, last_pre, rd_pre[i]))),
+                slot_suf[i].eq(Mux(now, w_suf, Mux(last, last_suf, rd_suf[i]))),
+                slot_max[i].eq(Mux(now, w_max, Mux(last, last_max, rd_max[i]))),
+                slot_full[i].eq(Mux(now, w_full, Mux(last, last_full, rd_full[i]))),
             ]
         jlen = [Signal(VW + 2, name=f"jlen{j}") for j in range(F + 1)]  # j * length
         length = Signal(VW + 1)  # granules per node of level ``lvl``
         log2len = Signal(range(5 + LF * T + 1))
         with m.Switch(lvl):
             for level in range(T):
-                sw = self._summary_width(level)
                 with m.Case(level):
                     m.d.comb += [length.eq(self.node_length(level)), log2len.eq(5 + LF * level)]
                     m.d.comb += [jlen[j].eq(j * self.node_length(level)) for j in range(F + 1)]
-                    for i in range(F):
-                        word = sum_r[level][i].data
-                        m.d.comb += [
-                            rd_pre[i].eq(word[:sw]),
-                            rd_suf[i].eq(word[sw : 2 * sw]),
-                            rd_max[i].eq(word[2 * sw : 3 * sw]),
-                            rd_full[i].eq(word[3 * sw]),
-                        ]
         # Level constants, registered: lvl and gaddr are stable for a cycle before any use.
         length_q = Signal.like(length)
         log2len_q = Signal.like(log2len)
@@ -512,14 +597,18 @@ class GranuleFrameAllocator(wiring.Component):
         cand = list(slot_max) + [
             _sig(m, (slot_suf[i] + ext[i + 1])[:VW], f"cross{i}") for i in range(F - 1)
         ]
+        # stage lc registers the runs and sums; stage ld takes the maximum
+        cand_q = [Signal(VW, name=f"cand_q{i}") for i in range(len(cand))]
         comb_pre = Signal(VW)
         comb_suf = Signal(VW)
-        comb_max = Signal(VW)
-        m.d.comb += [
+        comb_full = Signal()
+        m.d.sync += [cand_q[i].eq(cand[i]) for i in range(len(cand))]
+        m.d.sync += [
             comb_pre.eq(ext[0]),
             comb_suf.eq(sfx[:VW]),
-            comb_max.eq(_max_of(m, cand, "cmax")),
+            comb_full.eq(Cat(*slot_full).all()),
         ]
+        comb_max = _max_of(m, cand_q, "cmax")
 
         # Examine the group for the search (see the module docstring).
         node_start = [Signal(PW, name=f"node_start{i}") for i in range(F + 1)]
@@ -540,8 +629,7 @@ class GranuleFrameAllocator(wiring.Component):
 
         # Carry sources: the carry register, or the start of child i's suffix (i not full).
         after = [_sig(m, (node_start[i + 1] - slot_suf[i])[:PW], f"after{i}") for i in range(F)]
-        carries: list[Value] = [carry]
-        aligned: list[Value] = [align_up(carry, "al_carry")]
+        al_carry = align_up(carry, "al_carry")
         # align_up(node_start[i+1] - suf) without a second adder: when the alignment is at most
         # the node length, node_start[i+1] is a multiple of it and the result is
         # node_start[i+1] - (suf rounded down); when it is larger (suf < alignment) the result
@@ -561,49 +649,88 @@ class GranuleFrameAllocator(wiring.Component):
         ]
 
         # Search stage 1 (SearchPrep): every sum of the group is computed from registers and
-        # registered here; stage 2 (SearchEval) is then the multiplexer chain, one comparator
-        # per child and the lowest-hit tree.
+        # registered here; stage 2 (SearchEval) is then the comparators, a one-hot selection
+        # and the lowest-hit tree.
         def stage(value: Value, name: str) -> Signal:
             reg = Signal(value.shape(), name=name)
             m.d.sync += reg.eq(value)
             return reg
 
+        # Operands that depend on registers only (carry, count, the level constants) are
+        # registered every cycle; the walk reads them two cycles after it changes them.
+        cc_q = stage((al_carry + count)[:PW], "cc_q")  # the carry's first aligned start + count
+        ce_q = [  # count + the distance from child j's end to the next aligned position
+            stage((count + ((-node_start[j + 1]) & gmask)[:PW])[:PW], f"ce_q{j}") for j in range(F)
+        ]
+
+        # Stage 1 (SearchPrep) also compares: a run starting in the suffix of child j (or
+        # the carry) fits when it ends by the end of the run entering child i, that is
+        # count - (suf_j rounded down) <= D_ij (alignment at most a node), count + e_j <=
+        # D_ij (larger alignment) with D_ij = run_end_i - node_start[j + 1], or for the carry
+        # align_up(carry) + count <= run_end_i.
+        fits_q: list[dict[int, Value]] = []
+        for i in range(F):
+            run_end = Mux(slot_full[i], node_start[i + 1], node_start[i] | slot_pre[i])
+            row: dict[int, Value] = {F: stage(cc_q <= run_end, f"fits_q{i}c")}
+            for j in range(i):
+                d_ij = Mux(slot_full[i], jlen[i - j], jlen[i - j - 1] | slot_pre[i])
+                small = (count - (slot_suf[j] & ~gmask[:VW])).as_signed() <= d_ij
+                row[j] = stage(Mux(small_align, small, ce_q[j] <= d_ij), f"fits_q{i}_{j}")
+            fits_q.append(row)
+
         after = [stage(after[i], f"after_q{i}") for i in range(F)]
-        aligned[0] = stage(aligned[0], "al_carry_q")
+        al_carry = stage(al_carry, "al_carry_q")
         aligned_after = [stage(aligned_after[i], f"al_after_q{i}") for i in range(F)]
+        # Stage 2 (SearchEval): the run entering child i starts in the suffix of the last child
+        # j < i that is not entirely free (and not skipped: j >= s0 - 1), or else it is the
+        # carry. That choice depends on registers only (one-hot ``src[i][j]``, ``j = F`` for
+        # the carry), so the hit is a selection of the comparisons made in stage 1.
+        keep = [_sig(m, (j + 1 < s0) | slot_full[j], f"keep{j}") for j in range(F)]
+        src: list[dict[int, Value]] = []
+        for i in range(F):
+            choice: dict[int, Value] = {F: _sig(m, Cat(*keep[:i], Const(1, 1)).all(), f"src{i}c")}
+            for j in range(i):
+                choice[j] = _sig(
+                    m, Cat(~keep[j], *keep[j + 1 : i], Const(1, 1)).all(), f"src{i}_{j}"
+                )
+            src.append(choice)
+        start_of = {j: aligned_after[j] for j in range(F)} | {F: al_carry}
+        run_of = {j: after[j] for j in range(F)} | {F: carry}
+
+        def pick(i: int, values: dict[int, Value], name: str) -> Value:
+            result: Value = Const(0, PW)
+            for j, sel in src[i].items():
+                result = result | Mux(sel, values[j], 0)
+            return _sig(m, result, name)
+
         fit = []
         hit = []
+        first_aligned: list[Value] = []
+        carries: list[Value] = []
         for i in range(F):
-            c, p = carries[i], aligned[i]
-            # the run entering child i ends at the child's end (entirely free) or after pre
-            run_end = Mux(slot_full[i], node_start[i + 1], node_start[i] | slot_pre[i])
-            limit = stage((run_end - count).as_signed(), f"limit_q{i}")
             eligible = i >= s0
-            fits = _sig(m, eligible & (p <= limit), f"fits{i}")
+            fits_from = [sel & fits_q[i][j] for j, sel in src[i].items()]
+            fits = _sig(m, eligible & Cat(*fits_from).any(), f"fits{i}")
             big = stage((slot_max[i] >= count) & (glog < log2len), f"big_q{i}")
             descend = eligible & ~slot_full[i] & big
             fit.append(fits)
             hit.append(_sig(m, fits | descend, f"hit{i}"))
-            keep = (i + 1 < s0) | slot_full[i]
-            carries.append(_sig(m, Mux(keep, c, after[i]), f"carry{i + 1}"))
-            aligned.append(_sig(m, Mux(keep, p, aligned_after[i]), f"aligned{i + 1}"))
-        first_aligned = aligned[:F]
+            first_aligned.append(pick(i, start_of, f"aligned{i}"))
+            carries.append(pick(i, run_of, f"carry{i}"))
         hit_any, hit_slot = _lowest_set(m, hit, "hit")
         hit_slot = hit_slot[:LF]
-        hit_fit = Signal()
+        # the first hit is a run found through the carry (flat, not through hit_slot)
+        hit_fit = _sig(
+            m, Cat(*[fit[i] & ~Cat(*hit[:i], Const(0, 1)).any() for i in range(F)]).any(), "hit_fit"
+        )
         hit_p = Signal(PW)
         hit_carry = Signal(PW)
         with m.Switch(hit_slot):
             for i in range(F):
                 with m.Case(i):
-                    m.d.comb += [
-                        hit_fit.eq(fit[i]),
-                        hit_p.eq(first_aligned[i]),
-                        hit_carry.eq(carries[i]),
-                    ]
+                    m.d.comb += [hit_p.eq(first_aligned[i]), hit_carry.eq(carries[i])]
 
         # In-word search: lowest aligned start of a run of ``count`` (<= 32) free granules.
-        word_q = Signal(32)  # the word read for the in-word search, registered
         free_word = ~word_q
         doubled: list[Value] = [_sig(m, free_word, "dbl0")]
         for k in range(5):
@@ -640,15 +767,22 @@ class GranuleFrameAllocator(wiring.Component):
             hi_gap.eq(31 - hi_bit),
             range_mask.eq((ones << lo_bit)[:32] & (ones >> hi_gap)),
         ]
-        old_word = gat_r.data
+        # Stage B2: the word read in stage B and its range mask, registered (a block RAM's
+        # output feeds nothing but a register).
+        vb2 = Signal()
+        b2_idx = Signal(AW)
+        old_word = word_q
+        mask_q = Signal(32)
+        m.d.sync += mask_q.eq(range_mask)
         new_word = Signal(32)
         with m.Switch(mode):
             with m.Case(0):
-                m.d.comb += new_word.eq(old_word | range_mask)
+                m.d.comb += new_word.eq(old_word | mask_q)
             with m.Case(1):
-                m.d.comb += new_word.eq(old_word & ~range_mask)
+                m.d.comb += new_word.eq(old_word & ~mask_q)
             with m.Default():
-                m.d.comb += new_word.eq(Mux(b_idx == W - 1, self.pad_word, 0))
+                m.d.comb += new_word.eq(Mux(b2_idx == W - 1, self.pad_word, 0))
+        # Word summary in three stages: 8-bit segments (wc), halves (wd), the word (we).
         segs = _segment_summaries(m, ~c_word, "ws")
         seg_q = [
             (
@@ -658,32 +792,90 @@ class GranuleFrameAllocator(wiring.Component):
             )
             for j in range(4)
         ]
-        d_pre, d_suf, d_max = _word_from_segments(m, [(a, b, c) for a, b, c in seg_q], "wd")
-        vd = Signal()  # stage D of a pass: a summary to write
-        d_idx = Signal(AW)
-        l_pre = Signal(VW)  # combined node summary of stage D (level passes)
+        m.d.sync += [seg_q[j][k].eq(segs[j][k]) for j in range(4) for k in range(3)]
+        halves = _merge_runs(m, [(a, b, c) for a, b, c in seg_q], 8, "wh")
+        half_q = [
+            (
+                Signal(5, name=f"half{j}_pre"),
+                Signal(5, name=f"half{j}_suf"),
+                Signal(5, name=f"half{j}_max"),
+            )
+            for j in range(2)
+        ]
+        m.d.sync += [half_q[j][k].eq(halves[j][k]) for j in range(2) for k in range(3)]
+        whole = _merge_runs(m, [(a, b, c) for a, b, c in half_q], 16, "ww")[0]
+        e_pre = Signal(6)
+        e_suf = Signal(6)
+        e_max = Signal(6)
+        m.d.sync += [e_pre.eq(whole[0]), e_suf.eq(whole[1]), e_max.eq(whole[2])]
+        # "the word is entirely free", carried along the same stages
+        free_d = Signal()
+        free_e = Signal()
+        e_full = Signal()
+        m.d.sync += [free_d.eq(c_word == 0), free_e.eq(free_d), e_full.eq(free_e)]
+        l_pre = Signal(VW)  # combined node summary (stage le of the level passes)
         l_suf = Signal(VW)
         l_max = Signal(VW)
         l_full = Signal()
-        word_free_q = Signal()  # stage D of the word pass: the word is entirely free
+        m.d.sync += [
+            l_pre.eq(comb_pre),
+            l_suf.eq(comb_suf),
+            l_max.eq(comb_max),
+            l_full.eq(comb_full),
+        ]
 
-        # Writes to the summary memories: level ``wlvl`` node ``windex``.
-        wen = Signal()
-        wlvl = Signal(range(T + 1))
-        windex = Signal(AW)
-        w_pre = Signal(VW)
-        w_suf = Signal(VW)
-        w_max = Signal(VW)
-        w_full = Signal()
-        for level in range(T):
-            sw = self._summary_width(level)
-            for bank in range(F):
-                port = sum_w[level][bank]
-                m.d.comb += [
-                    port.addr.eq(windex >> LF),
-                    port.data.eq(Cat(w_pre[:sw], w_suf[:sw], w_max[:sw], w_full)),
-                    port.en.eq(wen & (wlvl == level) & (windex[:LF] == bank)),
-                ]
+        # The two pipelines advance every cycle; the states only start words and groups.
+        in_words = Signal()  # the word pass is running (not the FREE/RESERVE check)
+        m.d.sync += [vb.eq(0), lb.eq(0), vb2.eq(vb), b2_idx.eq(b_idx)]
+        m.d.sync += [
+            wc.eq(vb2 & in_words),
+            wc_idx.eq(b2_idx),
+            wd.eq(wc),
+            wd_idx.eq(wc_idx),
+            we_.eq(wd),
+            we_idx.eq(wd_idx),
+            wf.eq(we_),
+            wf_idx.eq(we_idx),
+        ]
+        m.d.sync += [
+            lc.eq(lb),
+            lc_idx.eq(lb_idx),
+            ld.eq(lc),
+            ld_idx.eq(lc_idx),
+            le.eq(ld),
+            le_idx.eq(ld_idx),
+            le_lvl.eq(lvl + 1),
+        ]
+        with m.If(vb2 & in_words):
+            m.d.comb += [gat_w.addr.eq(b2_idx), gat_w.data.eq(new_word), gat_w.en.eq(1)]
+            m.d.sync += c_word.eq(new_word)
+        with m.If(wf):
+            m.d.comb += [
+                wen.eq(1),
+                wlvl.eq(0),
+                windex.eq(wf_idx),
+                w_pre.eq(e_pre),
+                w_suf.eq(e_suf),
+                w_max.eq(e_max),
+                w_full.eq(e_full),
+            ]
+        with m.If(le):
+            m.d.comb += [
+                wen.eq(1),
+                wlvl.eq(le_lvl),
+                windex.eq(le_idx),
+                w_pre.eq(l_pre),
+                w_suf.eq(l_suf),
+                w_max.eq(l_max),
+                w_full.eq(l_full),
+            ]
+        for bank in range(F):
+            port = sum_w[bank]
+            m.d.comb += [
+                port.addr.eq(waddr),
+                port.data.eq(Cat(w_pre[:SW], w_suf[:SW], w_max[:SW], w_full)),
+                port.en.eq(wmem & (windex[:LF] == bank)),
+            ]
         with m.If(wen & (wlvl == T)):
             m.d.sync += [root_pre.eq(w_pre), root_suf.eq(w_suf), root_max.eq(w_max)]
 
@@ -693,12 +885,18 @@ class GranuleFrameAllocator(wiring.Component):
         below = (addr < self.base) if self.base else Const(0)
         misaligned = off[: self.log2gran] != 0
         index = off[self.log2gran : 32]
-        past_end = (index + count) > N
         align_pow2 = (align & (align - 1)) == 0
         alog = Signal(5)
         for k in range(5):
             m.d.comb += alog[k].eq(Cat(*[align[b] for b in range(32) if (b >> k) & 1]).any())
         glog_next = Signal(range(GMAX + 1))
+        # the checks of a request, registered in Decode
+        bad_count = Signal()
+        bad_align = Signal()
+        too_big = Signal()
+        no_run = Signal()
+        bad_addr = Signal()
+        index_q = Signal(32 - self.log2gran)
         with m.If(align == 0):
             m.d.comb += glog_next.eq(0)
         with m.Elif(alog <= self.log2gran):
@@ -713,7 +911,7 @@ class GranuleFrameAllocator(wiring.Component):
             m.next = "Idle"
 
         def start_pass_check(first: Value, last: Value) -> None:
-            m.d.sync += [rstart.eq(first), rlast.eq(last), gaddr.eq(first[5:]), vb.eq(0)]
+            m.d.sync += [rstart.eq(first), rlast.eq(last), gaddr.eq(first[5:]), issued.eq(0)]
             m.d.sync += bad.eq(0)
 
         m.d.comb += self.busy.eq(1)
@@ -721,6 +919,24 @@ class GranuleFrameAllocator(wiring.Component):
         dbg_last = Signal()
         m.d.sync += dbg_last.eq(self.dbg_addr == W - 1)
         m.d.comb += self.dbg_data.eq(Mux(dbg_last, gat_r.data & ~self.pad_word, gat_r.data))
+
+        def start_level(level: Value | int, lo: Value, hi: Value) -> None:
+            """Update pass of ``level`` over nodes ``lo..hi``; its first read is issued now.
+
+            Called (``start_q``, at ``start_addr_q``) one cycle before the previous level's
+            last summary is written: that write and the one of this cycle reach the group
+            through the slot forwarding.
+            """
+            m.d.sync += [
+                lvl.eq(level),
+                lo_node.eq(lo),
+                hi_node.eq(hi),
+                gaddr.eq(lo + 1),
+                issued.eq(lo == hi),
+                lb.eq(1),
+                lb_idx.eq(lo),
+            ]
+            m.next = "UpdateLevel"
 
         def finish() -> None:
             """The last summary is being written: update the free count and respond."""
@@ -739,10 +955,7 @@ class GranuleFrameAllocator(wiring.Component):
                     respond(GfaStatus.OK)
 
         m.d.sync += word_q.eq(gat_r.data)
-        for j in range(4):
-            m.d.sync += [seg_q[j][k].eq(segs[j][k]) for k in range(3)]
-        m.d.sync += [l_pre.eq(comb_pre), l_suf.eq(comb_suf), l_max.eq(comb_max)]
-        m.d.sync += [l_full.eq(Cat(*slot_full).all()), word_free_q.eq(c_word == 0)]
+        m.d.sync += [start_q.eq(0), finish_q.eq(0)]  # unless UpdateWords/UpdateLevel decide
 
         with m.FSM():
             with m.State("Idle"):
@@ -756,81 +969,93 @@ class GranuleFrameAllocator(wiring.Component):
                         count.eq(self.req.payload.count),
                         addr.eq(self.req.payload.addr),
                         align.eq(self.req.payload.align),
+                        lvl.eq(T - 1),
+                        gaddr.eq(0),
                     ]
                     m.next = "Decode"
 
             with m.State("Decode"):
-                # raddr is 0 here: the root's children are read in case this is an ALLOC
+                # The request's checks are registered here and acted on in Decode2. The root's
+                # children (row 0 of level T - 1) are read meanwhile in case this is an ALLOC.
                 m.d.sync += [
                     glog.eq(glog_next),
                     gmask.eq(Cat(*[i < glog_next for i in range(PW)])),
+                    bad_count.eq(count == 0),
+                    bad_align.eq(~align_pow2),
+                    too_big.eq(count > N),
+                    no_run.eq(root_max < count),
+                    bad_addr.eq(below | misaligned),
+                    index_q.eq(index),
+                    s0.eq(0),
+                    carry.eq(0),
                 ]
-                with m.Switch(op):
-                    with m.Case(GfaOp.ALLOC):
-                        with m.If(count == 0):
-                            respond(GfaStatus.BAD_COUNT)
-                        with m.Elif(~align_pow2):
-                            respond(GfaStatus.BAD_ALIGN)
-                        with m.Elif(count > N):
-                            respond(GfaStatus.BAD_COUNT)
-                        with m.Elif(root_max < count):
-                            respond(GfaStatus.NO_SPACE)
-                        with m.Else():
-                            m.d.sync += [lvl.eq(T - 1), gaddr.eq(0), s0.eq(0), carry.eq(0)]
-                            m.next = "SearchWait"
-                    with m.Case(GfaOp.FREE, GfaOp.RESERVE):
-                        with m.If(count == 0):
-                            respond(GfaStatus.BAD_COUNT)
-                        with m.Elif(below | misaligned | past_end):
-                            respond(GfaStatus.BAD_ADDR)
-                        with m.Else():
-                            start_pass_check(index, index + count - 1)
-                            m.d.sync += mode.eq(Mux(op == GfaOp.FREE, 1, 0))
-                            m.next = "Check"
-                    with m.Case(GfaOp.INFO):
-                        respond(GfaStatus.OK)
-                    with m.Case(GfaOp.CLEAR):
-                        m.d.sync += [
-                            rstart.eq(0),
-                            rlast.eq(W * 32 - 1),
-                            gaddr.eq(0),
-                            vb.eq(0),
-                            vc.eq(0),
-                            vd.eq(0),
-                            mode.eq(2),
-                        ]
-                        m.next = "UpdateWords"
-                    with m.Default():
-                        respond(GfaStatus.BAD_OP)
+                m.next = "Decode2"
+
+            with m.State("Decode2"), m.Switch(op):
+                with m.Case(GfaOp.ALLOC):
+                    with m.If(bad_count):
+                        respond(GfaStatus.BAD_COUNT)
+                    with m.Elif(bad_align):
+                        respond(GfaStatus.BAD_ALIGN)
+                    with m.Elif(too_big):
+                        respond(GfaStatus.BAD_COUNT)
+                    with m.Elif(no_run):
+                        respond(GfaStatus.NO_SPACE)
+                    with m.Else():
+                        # the root's group is in the slots at the end of this cycle
+                        m.next = "SearchPrep"
+                with m.Case(GfaOp.FREE, GfaOp.RESERVE):
+                    with m.If(bad_count):
+                        respond(GfaStatus.BAD_COUNT)
+                    with m.Elif(bad_addr | ((index_q + count) > N)):
+                        respond(GfaStatus.BAD_ADDR)
+                    with m.Else():
+                        start_pass_check(index_q, index_q + count - 1)
+                        m.d.sync += mode.eq(Mux(op == GfaOp.FREE, 1, 0))
+                        m.next = "Check"
+                with m.Case(GfaOp.INFO):
+                    respond(GfaStatus.OK)
+                with m.Case(GfaOp.CLEAR):
+                    m.d.sync += [
+                        rstart.eq(0),
+                        rlast.eq(W * 32 - 1),
+                        gaddr.eq(0),
+                        issued.eq(0),
+                        mode.eq(2),
+                    ]
+                    m.next = "UpdateWords"
+                with m.Default():
+                    respond(GfaStatus.BAD_OP)
 
             # -- the walk down the tree: read, register, evaluate ---------------------------
+            # (the summary memories always read row gaddr of level lvl: the slot registers
+            # hold the group until SearchEval)
             with m.State("SearchRead"):
-                m.d.comb += raddr.eq(gaddr)
                 m.next = "SearchWait"
 
             with m.State("SearchWait"):
-                # keep reading the group: the slot registers must hold it until SearchEval
-                m.d.comb += raddr.eq(gaddr)
                 m.next = "SearchPrep"
 
             with m.State("SearchPrep"):
-                m.d.comb += raddr.eq(gaddr)
                 m.next = "SearchEval"
 
             with m.State("SearchEval"):
+                # Registers are loaded whatever the outcome where that is harmless (each is
+                # reloaded before its next use otherwise), so that only the state and the
+                # group position depend on the whole decision.
+                m.d.sync += [
+                    found_p.eq(hit_p),
+                    wsel.eq(Cat(hit_slot, gaddr)),
+                    s0.eq(0),
+                    carry.eq(hit_carry),
+                ]
+                with m.If(hit_any):
+                    m.d.sync += [lvl.eq(lvl - 1), gaddr.eq(Cat(hit_slot, gaddr))]
                 with m.If(hit_any & hit_fit):
-                    m.d.sync += found_p.eq(hit_p)
                     m.next = "Found"
                 with m.Elif(hit_any & (lvl == 0)):
-                    m.d.sync += wsel.eq(Cat(hit_slot, gaddr))
                     m.next = "WordRead"
                 with m.Elif(hit_any):
-                    m.d.sync += [
-                        lvl.eq(lvl - 1),
-                        gaddr.eq(Cat(hit_slot, gaddr)),
-                        s0.eq(0),
-                        carry.eq(hit_carry),
-                    ]
                     m.next = "SearchRead"
                 with m.Else():
                     m.next = "SearchPop"
@@ -861,14 +1086,19 @@ class GranuleFrameAllocator(wiring.Component):
                 m.next = "WordPick"
 
             with m.State("WordPick"):
+                # every register is loaded whatever the outcome (Found sets gaddr again and
+                # SearchPop does not use s0), so only the state depends on the search
+                m.d.sync += [
+                    found_p.eq(Cat(run_bit[:5], wsel)),
+                    lvl.eq(0),
+                    gaddr.eq(wsel >> LF),
+                    s0.eq(wsel[:LF] + 1),
+                ]
                 with m.If(run_any):
-                    m.d.sync += found_p.eq(Cat(run_bit[:5], wsel))
                     m.next = "Found"
                 with m.Elif(wsel[:LF] == F - 1):
-                    m.d.sync += [lvl.eq(0), gaddr.eq(wsel >> LF)]
                     m.next = "SearchPop"
                 with m.Else():
-                    m.d.sync += [lvl.eq(0), gaddr.eq(wsel >> LF), s0.eq(wsel[:LF] + 1)]
                     m.next = "SearchRead"
 
             with m.State("Found"):
@@ -878,93 +1108,82 @@ class GranuleFrameAllocator(wiring.Component):
                     rstart.eq(found_p),
                     rlast.eq(found_p + count - 1),
                     gaddr.eq(found_p[5:] + 1),
+                    issued.eq((found_p[:5] + count) <= 32),  # the run ends in this word
                     vb.eq(1),
                     b_idx.eq(found_p[5:]),
-                    vc.eq(0),
-                    vd.eq(0),
                     mode.eq(0),
                 ]
                 m.next = "UpdateWords"
 
             # -- FREE / RESERVE: every granule of the range must be in use / free -----------
             with m.State("Check"):
-                with m.If(gaddr <= rlast[5:]):
+                with m.If(~issued):
                     m.d.comb += gat_r.addr.eq(gaddr)
-                    m.d.sync += [gaddr.eq(gaddr + 1), vb.eq(1), b_idx.eq(gaddr)]
-                with m.Else():
-                    m.d.sync += vb.eq(0)
-                with m.If(vb):
+                    m.d.sync += [
+                        gaddr.eq(gaddr + 1),
+                        issued.eq(gaddr == rlast[5:]),
+                        vb.eq(1),
+                        b_idx.eq(gaddr),
+                    ]
+                with m.If(vb2):
                     with m.If(mode == 1):
-                        m.d.sync += bad.eq(bad | ((old_word & range_mask) != range_mask))
+                        m.d.sync += bad.eq(bad | ((old_word & mask_q) != mask_q))
                     with m.Else():
-                        m.d.sync += bad.eq(bad | ((old_word & range_mask) != 0))
-                with m.If((gaddr > rlast[5:]) & ~vb):
+                        m.d.sync += bad.eq(bad | ((old_word & mask_q) != 0))
+                with m.If(issued & ~vb & ~vb2):
                     with m.If(bad):
                         respond(Mux(mode == 1, GfaStatus.NOT_IN_USE, GfaStatus.IN_USE))
                     with m.Else():
-                        m.d.sync += [gaddr.eq(rstart[5:]), vc.eq(0), vd.eq(0)]
+                        m.d.sync += [gaddr.eq(rstart[5:]), issued.eq(0)]
                         m.next = "UpdateWords"
 
-            # -- rewrite the words (B), summarise them (C: segments, D: word, write) ---------
+            # -- rewrite the words (read, register, rewrite), summarise them (3 stages) and
+            # write their summaries -----------------------------------------------------------
             with m.State("UpdateWords"):
-                with m.If(gaddr <= rlast[5:]):
+                m.d.comb += in_words.eq(1)
+                with m.If(~issued):
                     m.d.comb += gat_r.addr.eq(gaddr)
-                    m.d.sync += [gaddr.eq(gaddr + 1), vb.eq(1), b_idx.eq(gaddr)]
-                with m.Else():
-                    m.d.sync += vb.eq(0)
-                m.d.sync += [vc.eq(vb), c_idx.eq(b_idx), vd.eq(vc), d_idx.eq(c_idx)]
-                with m.If(vb):
-                    m.d.comb += [gat_w.addr.eq(b_idx), gat_w.data.eq(new_word), gat_w.en.eq(1)]
-                    m.d.sync += c_word.eq(new_word)
-                with m.If(vd):
-                    m.d.comb += [
-                        wen.eq(1),
-                        wlvl.eq(0),
-                        windex.eq(d_idx),
-                        w_pre.eq(d_pre),
-                        w_suf.eq(d_suf),
-                        w_max.eq(d_max),
-                        w_full.eq(word_free_q),
-                    ]
-                with m.If((gaddr > rlast[5:]) & ~vb & ~vc):
-                    # the last word summary is written in this cycle
                     m.d.sync += [
-                        lvl.eq(0),
-                        lo_node.eq(rstart[5 + LF :]),
-                        hi_node.eq(rlast[5 + LF :]),
-                        gaddr.eq(rstart[5 + LF :]),
+                        gaddr.eq(gaddr + 1),
+                        issued.eq(gaddr == rlast[5:]),
+                        vb.eq(1),
+                        b_idx.eq(gaddr),
                     ]
-                    m.next = "UpdateLevel"
+                # start_q next cycle: the last word's summary is computed then (``we``) and
+                # written the cycle after; level 0's first group is read meanwhile
+                m.d.sync += [
+                    start_q.eq(issued & ~vb & ~vb2 & ~wc & wd),
+                    start_addr_q.eq(row_base[0] | rstart[5 + LF :]),
+                ]
+                with m.If(start_q):
+                    start_level(0, rstart[5 + LF :], rlast[5 + LF :])
 
-            # -- summaries, level by level: read the children (B), register (C), combine and
-            # register (D), write node of level lvl + 1 -------------------------------------
+            # -- summaries, level by level: read the children (lb), register them and sum
+            # (lc), combine (ld), write the node of level lvl + 1 (le) --------------------------
             with m.State("UpdateLevel"):
-                with m.If(gaddr <= hi_node):
-                    m.d.comb += raddr.eq(gaddr)
-                    m.d.sync += [gaddr.eq(gaddr + 1), vb.eq(1), b_idx.eq(gaddr)]
-                with m.Else():
-                    m.d.sync += vb.eq(0)
-                m.d.sync += [vc.eq(vb), c_idx.eq(b_idx), vd.eq(vc), d_idx.eq(c_idx)]
-                with m.If(vd):
-                    m.d.comb += [
-                        wen.eq(1),
-                        wlvl.eq(lvl + 1),
-                        windex.eq(d_idx),
-                        w_pre.eq(l_pre),
-                        w_suf.eq(l_suf),
-                        w_max.eq(l_max),
-                        w_full.eq(l_full),
+                with m.If(~issued):
+                    m.d.sync += [
+                        gaddr.eq(gaddr + 1),
+                        issued.eq(gaddr == hi_node),
+                        lb.eq(1),
+                        lb_idx.eq(gaddr),
                     ]
-                with m.If((gaddr > hi_node) & ~vb & ~vc):
-                    # the level's last node is written in this cycle
-                    with m.If(lvl == T - 1):
-                        finish()
-                    with m.Else():
-                        m.d.sync += [
-                            lvl.eq(lvl + 1),
-                            lo_node.eq(lo_node >> LF),
-                            hi_node.eq(hi_node >> LF),
-                            gaddr.eq(lo_node >> LF),
-                        ]
+                # decided one cycle ahead: in the next cycle the level's last node is combined
+                # (``ld``: start the next level) or, at the top, the root is written (finish)
+                all_issued = issued & ~lb
+                next_base = Signal(range(depth))
+                with m.Switch(lvl):
+                    for level in range(T - 1):
+                        with m.Case(level):
+                            m.d.comb += next_base.eq(row_base[level + 1])
+                m.d.sync += [
+                    start_q.eq(all_issued & lc & (lvl != T - 1)),
+                    finish_q.eq(all_issued & ~lc & ld & (lvl == T - 1)),
+                    start_addr_q.eq(next_base | (lo_node >> LF)),
+                ]
+                with m.If(finish_q):
+                    finish()
+                with m.If(start_q):
+                    start_level(lvl + 1, lo_node >> LF, hi_node >> LF)
 
         return m

@@ -49,6 +49,7 @@ def test_boards_cli(capsys: pytest.CaptureFixture[str]) -> None:
         ({"ptmem_bytes": 100}, "multiple of 4096"),
         ({"granules": 0, "tlb_entries": 0}, "needs the allocator, the MMU or both"),
         ({"baud": 0}, "baud must be positive"),
+        ({"gfa_fanout": 3}, "gfa_fanout must be one of 2, 4, 8, 16, not 3"),
     ],
 )
 def test_config_rejects(kwargs: dict[str, int], message: str) -> None:
@@ -65,6 +66,8 @@ def test_config_overrides() -> None:
     assert (config.granules, config.tlb_entries) == (1024, 0)
     assert config.ptmem_bytes == target.defaults.ptmem_bytes
     assert config.label() == "g1024-t0"
+    assert target.config(gfa_fanout=2).label() == "g65536-t16-f2"
+    assert target.config(gfa_fanout=2).gfa_fanout == 2 and target.defaults.gfa_fanout == 4
     with pytest.raises(TypeError):
         BoardConfig(granules=1.5, tlb_entries=8, ptmem_bytes=0)  # type: ignore[arg-type]
 

@@ -124,20 +124,23 @@ def _module(mutation: str | None) -> types.ModuleType:
 def latency_bound(granules: int, fanout: int = 4) -> int:
     """Cycles from acceptance to response the docstring of hdl/gfa.py allows, at most.
 
-    Its formulas, maximised over operations for this size: the walk (``2 + 2L``), the word
-    search (3), the word rewrite (``k + 3``) and the summary update (``sum(nodes + 1)``), plus
-    3 cycles per rejected aligned descent (at most one per node), with ``k`` the words touched.
+    Its formulas, maximised over operations for this size, with ``k`` the words touched (at
+    most all of them) and the update ``sum(nodes + 2) + 1`` over every level: decode (2), the
+    walk (4 per group evaluated; with alignment each node is entered at most once and left at
+    most once, 1 + 4 cycles), the word search (4 per word searched, 1 to leave it), Found (1),
+    the word pass (``k + 4``); FREE/RESERVE check their words first (``k + 4``); CLEAR rewrites
+    every word.
     """
     words = (granules + 31) // 32
     counts = [words]
     while len(counts) < 2 or counts[-1] > 1:
         counts.append((counts[-1] + fanout - 1) // fanout)
-    levels = len(counts) - 1
     k = words  # a range touches at most every word
-    update = sum(c + 1 for c in counts[1:])
-    alloc = 2 + 2 * levels + 3 + (k + 3) + update + 3 * sum(counts)
-    free = 2 + (k + 2) + (k + 3) + update
-    clear = words + words // max(1, fanout - 1) + 3 * levels + 3 + update
+    update = sum(c + 2 for c in counts[1:]) + 1
+    walk = 4 + 9 * sum(counts[1:-1]) + 9 * words
+    alloc = 2 + walk + 1 + (k + 4) + update
+    free = 2 + (k + 4) + (k + 4) + update
+    clear = 2 + words + 4 + update
     return max(alloc, free, clear)
 
 
