@@ -14,9 +14,10 @@ Organisation
   node covers ``32 * fanout**level`` granules and stores three numbers about its free granules:
   the free run at its start (``pre``), the free run at its end (``suf``) and its longest free
   run (``max``). Level 0 summarises one word; level ``levels`` is the root, kept in registers,
-  so INFO and every response carry the longest free run without a scan. Each level below the
-  root is ``fanout`` banks of block RAM, bank ``b`` holding the nodes whose index is ``b`` modulo
-  ``fanout``, so the ``fanout`` children of one node are read in a single cycle.
+  so INFO and every response carry the longest free run without a scan. The levels below the
+  root live in ``fanout`` banks of block RAM, bank ``b`` holding the nodes whose index is ``b``
+  modulo ``fanout`` (every level in the same memory, at its own row offset), so the ``fanout``
+  children of one node are read in a single cycle.
 - ALLOC walks down from the root. A group of siblings is examined at once: a carry holds the
   start of the free run entering the group from the left; for every child the first aligned
   position of that run is tested against the run's end (the child's prefix, or the whole child
@@ -27,43 +28,50 @@ Organisation
   next sibling (exact, never approximate), and children shorter than the alignment are never
   entered (their only aligned position is their start, already covered by the carry test).
 - After a successful ALLOC, FREE, RESERVE or CLEAR, the changed words are rewritten and their
-  ancestors are recomputed level by level, one node per cycle per level.
+  ancestors are recomputed level by level, one node per cycle per level; a level's first group
+  is read while the level below still writes its last node, which is forwarded.
 
 Latency and throughput
 ----------------------
 Counted in cycles from the clock edge that accepts the request to the edge after which the
 response is valid, with ``L = levels`` (``ceil(log_fanout(words))``, at least 1), ``k`` the GAT
 words the range touches (1 or 2 for up to 32 granules) and ``n_l`` the nodes of level ``l``
-above them (1 or 2 for up to 32 granules):
+above them (1 or 2 for up to 32 granules); ``U = sum_l (n_l + 2) + 1`` is the summary update
+(read, register and sum, combine, write: 3 cycles per level as consecutive levels overlap):
 
 - INFO, every error found from the request's fields, and NO_SPACE when no free run of ``count``
-  exists anywhere: 1 cycle (the response register is loaded in the decode cycle).
-- ALLOC without alignment: ``4 L + 4`` (the walk: 4 cycles per level - read, register, sums,
-  choice - and 4 for the in-word search, the last of which issues the first word's rewrite; a
-  run found through the carry skips the word) ``+ (k + 3)`` (rewrite the words, summarise them)
-  ``+ sum_l (n_l + 3)`` (one level at a time: read, register, combine, write). With
-  ``k = n_l = 1`` that is ``8 L + 8``: 48 cycles at 32768 granules (L = 5), 40 at 4096
-  (L = 4), independent of occupancy and fragmentation.
+  exists anywhere: 2 cycles (the checks are registered, then answered); a FREE/RESERVE range
+  that leaves the heap (BAD_ADDR): 3.
+- ALLOC without alignment: ``4 L`` (the walk: 4 cycles per level - read, register, sums and
+  compares, choice; the root's group is read while the request is decoded) ``+ 4`` (the in-word
+  search) ``+ 1 + (k + 4)`` (rewrite the words: read, register, rewrite; then summarise them in
+  three stages) ``+ U``. A run found through the carry skips the word search and the rest of
+  the walk. With ``k = n_l = 1`` that is ``7 L + 11``: 46 cycles at 32768 granules (fan-out 4,
+  L = 5), 39 at 4096 (L = 4; 60 with fan-out 2, L = 7), independent of occupancy and
+  fragmentation.
 - ALLOC with alignment: as above plus about ``4 L`` cycles for every rejected descent (a child
   whose longest run reaches ``count`` but holds no aligned run of it), which depends on the map.
-- FREE, RESERVE: ``1 + (k + 2)`` (read every word of the range to check it) ``+ (k + 3) +
-  sum_l (n_l + 3)``: 28 cycles at 32768 granules for up to 32 granules within one word.
-  FREE of granules not in use / RESERVE of granules in use: ``1 + (k + 2)``.
-- CLEAR: ``words + 3 + sum_l (nodes_l + 3)`` (every word and node is rewritten).
+- FREE, RESERVE: ``3 + (k + 4)`` (check the range's end, then read every word of the range to
+  check it) ``+ (k + 4) + U``: ``2 k + 3 L + 12``, 29 cycles at 32768 granules for up to 32
+  granules within one word. FREE of granules not in use / RESERVE of granules in use: ``k + 6``.
+- CLEAR: ``words + 8 + sum_l (nodes_l + 2)`` (every word and node is rewritten).
 
 One request is in flight at a time: the next request is accepted in the cycle after the
 response is produced, or in the same cycle that response is taken (issue interval = latency +
 1 with a ready consumer). The response is held until ``resp.ready``.
 
-Timing: every block-RAM read is registered before logic uses it, level constants and the
-``full`` flag of each node are registers or stored bits, and the sums and compares of one
-the walk's group evaluation is split in two register stages: every sum (carry starts,
-alignment rounding, run ends minus ``count``, ``max >= count``) is computed from registers and
-registered, then the carry multiplexer chain, one comparator per child and the lowest-hit tree
-choose the answer; see ``docs/gfa.md`` for measured Fmax.
+Timing: every block-RAM read is registered before logic uses it (the GAT word and its range
+mask, the group of summaries), the request's checks are registered before they are acted on,
+level constants and the ``full`` flag of each node are registers or stored bits, and decisions
+that end a loop (last word or node issued, next level, finish) are registers set one cycle
+ahead. The walk's group evaluation is two register stages: every sum and every comparison of
+a candidate run start with a run end is made from registers and registered, then a one-hot
+selection and the lowest-hit tree choose the answer. The word summary is three stages (4-bit
+tables and 8-bit segments, halves, word) and a level's combine two (runs and sums, maximum).
+See ``docs/gfa.md`` for the measured Fmax.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -175,6 +183,59 @@ def _lowest_set(m: Module, bits: list[Value], name: str) -> tuple[Value, Value]:
     return _sig(m, lo_found | hi_found, name + "_f"), idx
 
 
+def _sum_ge(m: Module, pos: list[Value], neg: list[Value], bias: int, name: str) -> Value:
+    """``sum(pos) - sum(neg) + bias >= 0`` for unsigned values, with one carry chain.
+
+    Three or four addends (``neg`` as one's complements) are first reduced bitwise to two
+    (carry-save, one LUT level per 3:2 step); the constant ``len(neg) + bias`` goes into the
+    free low bits of the shifted carry vectors (one per step). One or two ``neg`` values.
+    """
+    terms = len(pos) + len(neg)
+    steps = terms - 2
+    const = len(neg) + bias
+    if not 1 <= steps <= 2 or not 0 <= const <= steps or len(neg) not in (1, 2):
+        raise ValueError(f"unsupported comparison: {len(pos)} + {len(neg)} terms, bias {bias}")
+    w = max(len(v) for v in pos + neg) + 2  # the difference is far from 2**(w-1) in size
+    big = w + 3  # the vectors hold the whole sum (below 4 * 2**w + 2): no carry is lost
+
+    def widen(v: Value) -> Value:
+        return Cat(v, Const(0, big - len(v)))
+
+    def complement(v: Value) -> Value:  # 2**w - 1 - v, in w bits
+        v = v.as_unsigned()
+        return ~Cat(v, Const(0, w - len(v)))
+
+    vectors = [widen(v.as_unsigned()) for v in pos] + [widen(complement(v)) for v in neg]
+    for step in range(steps):
+        x, y, z = vectors[0], vectors[1], vectors[2]
+        low = Const(1 if step < const else 0, 1)
+        sum_v = _sig(m, x ^ y ^ z, f"{name}_s{step}")
+        carry_v = _sig(m, Cat(low, ((x & y) | (x & z) | (y & z))[: big - 1]), f"{name}_c{step}")
+        vectors = [sum_v, carry_v, *vectors[3:]]
+    # the result is len(neg) * 2**w + (the signed difference, far from 2**(w-1) in size):
+    # it is >= len(neg) * 2**w exactly when bit w (one neg) or w + 1 (two) of the sum is set
+    total = vectors[0] + vectors[1]
+    return _sig(m, total[w + len(neg) - 1], name)
+
+
+def _select_max(
+    m: Module, values: list[Value], ge: dict[tuple[int, int], Value], name: str
+) -> Value:
+    """Maximum of ``values`` given ``ge[i, j] = values[i] >= values[j]`` for ``i < j``.
+
+    Value ``i`` is chosen when it is greater than every earlier value and at least every later
+    one, so exactly one is chosen (a one-hot selection).
+    """
+    k = len(values)
+    width = max(len(v) for v in values)
+    result: Value = Const(0, width)
+    for i in range(k):
+        conds = [ge[i, j] for j in range(i + 1, k)] + [~ge[j, i] for j in range(i)]
+        chosen = _sig(m, Cat(*conds, Const(1, 1)).all(), f"{name}_sel{i}")
+        result = result | Mux(chosen, values[i], 0)
+    return _sig(m, result, name)
+
+
 def _max_of(m: Module, values: list[Value], name: str) -> Value:
     """Maximum of ``values``: every pair compared in parallel, then a one-hot selection.
 
@@ -196,6 +257,36 @@ def _max_of(m: Module, values: list[Value], name: str) -> Value:
         chosen = _sig(m, Cat(*conds).all(), f"{name}_sel{i}")
         result = result | Mux(chosen, values[i], 0)
     return _sig(m, result, name)
+
+
+def _le_sum(m: Module, a: Value, b: Value, c: Value, name: str) -> Value:
+    """``a <= b + c`` for unsigned values with one carry chain (carry-save 3:2 first).
+
+    ``b + c - a >= 0`` is the carry out of ``b + c + ~a + 1``; the three addends are reduced
+    bitwise to a sum and a carry vector (one LUT level), then added once.
+    """
+    w = max(len(a), len(b), len(c)) + 2
+    x, y, z = b.as_unsigned()[:w], c.as_unsigned()[:w], ~(a.as_unsigned()[:w])
+    x = Cat(x, Const(0, w - len(x)))
+    y = Cat(y, Const(0, w - len(y)))
+    z = Cat(z, Const((1 << (w - len(z))) - 1, w - len(z)))
+    s = _sig(m, x ^ y ^ z, name + "_s")
+    t = _sig(m, (x & y) | (x & z) | (y & z), name + "_t")
+    return _sig(m, (s + Cat(Const(1, 1), t))[w], name)
+
+
+def _two_or_more(m: Module, bits: Value, name: str) -> Value:
+    """Whether two or more bits of ``bits`` are set, as a balanced tree (no carry chain)."""
+
+    def walk(lo: int, hi: int) -> tuple[Value, Value]:
+        if hi - lo == 1:
+            return bits[lo], Const(0)
+        mid = (lo + hi) // 2
+        any_l, many_l = walk(lo, mid)
+        any_r, many_r = walk(mid, hi)
+        return any_l | any_r, many_l | many_r | (any_l & any_r)
+
+    return _sig(m, walk(0, len(bits))[1], name)
 
 
 Summary = tuple[Value, Value, Value]
@@ -279,8 +370,9 @@ class GranuleFrameAllocator(wiring.Component):
         High while a request is being processed.
 
     Latency and throughput are described in the module docstring: an unaligned ALLOC of up to
-    32 granules takes ``8 * levels + 8`` cycles (48 at 32768 granules), a FREE ``4 * levels +
-    8`` (28), whatever the occupancy or fragmentation; one request is in flight at a time.
+    32 granules in one word takes ``7 * levels + 11`` cycles (46 at 32768 granules), a FREE
+    ``3 * levels + 14`` (29), whatever the occupancy or fragmentation; INFO and errors 2; one
+    request is in flight at a time.
 
     Raises
     ------
@@ -454,6 +546,9 @@ class GranuleFrameAllocator(wiring.Component):
         lo_node = Signal(AW)  # first / last node of the range at the level being updated
         hi_node = Signal(AW)
         issued = Signal()  # every word / node of the current pass has been issued
+        first_pending = Signal()  # the next word issued is the range's first
+        b_first = Signal()  # the word on the GAT port (stage vb) is the range's first / last
+        b_last = Signal()
         mode = Signal(2)  # pass mode: 0 set (alloc/reserve), 1 clear (free), 2 empty (CLEAR)
         bad = Signal()
         # Pipeline of the word pass (and of the FREE/RESERVE check): a word is read (its data
@@ -558,13 +653,23 @@ class GranuleFrameAllocator(wiring.Component):
         slot_max = [Signal(VW, name=f"slot_max{i}") for i in range(F)]
         slot_full = [Signal(name=f"slot_full{i}") for i in range(F)]  # stored, not compared
         for i in range(F):
+            # the forwarded value is chosen off the block RAM's path: one 2:1 multiplexer
+            # after its (slow) output
             now, last = fwd_now[i], fwd_last[i]
-            m.d.sync += [
-                slot_pre[i].eq(Mux(now, w_pre, Mux(last, last_pre, rd_pre[i]))),
-                slot_suf[i].eq(Mux(now, w_suf, Mux(last, last_suf, rd_suf[i]))),
-                slot_max[i].eq(Mux(now, w_max, Mux(last, last_max, rd_max[i]))),
-                slot_full[i].eq(Mux(now, w_full, Mux(last, last_full, rd_full[i]))),
-            ]
+            fwd_any = _sig(m, now | last, f"fwd_any{i}")
+            fwd_val = _sig(
+                m,
+                Mux(
+                    now,
+                    Cat(w_pre, w_suf, w_max, w_full),
+                    Cat(last_pre, last_suf, last_max, last_full),
+                ),
+                f"fwd_val{i}",
+            )
+            read = Cat(rd_pre[i], rd_suf[i], rd_max[i], rd_full[i])
+            m.d.sync += Cat(slot_pre[i], slot_suf[i], slot_max[i], slot_full[i]).eq(
+                Mux(fwd_any, fwd_val, read)
+            )
         jlen = [Signal(VW + 2, name=f"jlen{j}") for j in range(F + 1)]  # j * length
         length = Signal(VW + 1)  # granules per node of level ``lvl``
         log2len = Signal(range(5 + LF * T + 1))
@@ -597,7 +702,24 @@ class GranuleFrameAllocator(wiring.Component):
         cand = list(slot_max) + [
             _sig(m, (slot_suf[i] + ext[i + 1])[:VW], f"cross{i}") for i in range(F - 1)
         ]
-        # stage lc registers the runs and sums; stage ld takes the maximum
+        # Stage lc registers the runs, the sums and every comparison between two candidates
+        # (the crossing runs compared as sums, not after them); stage ld selects the maximum.
+        terms: list[list[Value]] = [[v] for v in slot_max] + [
+            [slot_suf[i], ext[i + 1]] for i in range(F - 1)
+        ]
+        cand_ge: dict[tuple[int, int], Value] = {}
+        for p in range(len(cand)):
+            for q in range(p + 1, len(cand)):
+                tag = f"cge{p}_{q}"
+                if q < F:  # two stored maxima
+                    cand_ge[p, q] = Signal(name=tag)
+                    m.d.sync += cand_ge[p, q].eq(slot_max[p] >= slot_max[q])
+                elif p < F:  # a maximum against a crossing run: not (cross > max)
+                    cand_ge[p, q] = Signal(name=tag)
+                    m.d.sync += cand_ge[p, q].eq(~_sum_ge(m, terms[q], terms[p], -1, tag))
+                else:  # two crossing runs
+                    cand_ge[p, q] = Signal(name=tag)
+                    m.d.sync += cand_ge[p, q].eq(_sum_ge(m, terms[p], terms[q], 0, tag))
         cand_q = [Signal(VW, name=f"cand_q{i}") for i in range(len(cand))]
         comb_pre = Signal(VW)
         comb_suf = Signal(VW)
@@ -608,7 +730,7 @@ class GranuleFrameAllocator(wiring.Component):
             comb_suf.eq(sfx[:VW]),
             comb_full.eq(Cat(*slot_full).all()),
         ]
-        comb_max = _max_of(m, cand_q, "cmax")
+        comb_max = _select_max(m, cand_q, cand_ge, "cmax")
 
         # Examine the group for the search (see the module docstring).
         node_start = [Signal(PW, name=f"node_start{i}") for i in range(F + 1)]
@@ -674,7 +796,7 @@ class GranuleFrameAllocator(wiring.Component):
             row: dict[int, Value] = {F: stage(cc_q <= run_end, f"fits_q{i}c")}
             for j in range(i):
                 d_ij = Mux(slot_full[i], jlen[i - j], jlen[i - j - 1] | slot_pre[i])
-                small = (count - (slot_suf[j] & ~gmask[:VW])).as_signed() <= d_ij
+                small = _le_sum(m, count, slot_suf[j] & ~gmask[:VW], d_ij, f"small{i}_{j}")
                 row[j] = stage(Mux(small_align, small, ce_q[j] <= d_ij), f"fits_q{i}_{j}")
             fits_q.append(row)
 
@@ -685,14 +807,13 @@ class GranuleFrameAllocator(wiring.Component):
         # j < i that is not entirely free (and not skipped: j >= s0 - 1), or else it is the
         # carry. That choice depends on registers only (one-hot ``src[i][j]``, ``j = F`` for
         # the carry), so the hit is a selection of the comparisons made in stage 1.
+        # (computed in stage 1 from the full bits and s0, registered)
         keep = [_sig(m, (j + 1 < s0) | slot_full[j], f"keep{j}") for j in range(F)]
         src: list[dict[int, Value]] = []
         for i in range(F):
-            choice: dict[int, Value] = {F: _sig(m, Cat(*keep[:i], Const(1, 1)).all(), f"src{i}c")}
+            choice: dict[int, Value] = {F: stage(Cat(*keep[:i], Const(1, 1)).all(), f"src{i}c")}
             for j in range(i):
-                choice[j] = _sig(
-                    m, Cat(~keep[j], *keep[j + 1 : i], Const(1, 1)).all(), f"src{i}_{j}"
-                )
+                choice[j] = stage(Cat(~keep[j], *keep[j + 1 : i], Const(1, 1)).all(), f"src{i}_{j}")
             src.append(choice)
         start_of = {j: aligned_after[j] for j in range(F)} | {F: al_carry}
         run_of = {j: after[j] for j in range(F)} | {F: carry}
@@ -708,27 +829,28 @@ class GranuleFrameAllocator(wiring.Component):
         first_aligned: list[Value] = []
         carries: list[Value] = []
         for i in range(F):
-            eligible = i >= s0
+            eligible = stage(i >= s0, f"eligible_q{i}")
             fits_from = [sel & fits_q[i][j] for j, sel in src[i].items()]
             fits = _sig(m, eligible & Cat(*fits_from).any(), f"fits{i}")
-            big = stage((slot_max[i] >= count) & (glog < log2len), f"big_q{i}")
-            descend = eligible & ~slot_full[i] & big
+            big = (slot_max[i] >= count) & (glog < log2len)
+            descend = stage((i >= s0) & ~slot_full[i] & big, f"descend_q{i}")
             fit.append(fits)
             hit.append(_sig(m, fits | descend, f"hit{i}"))
             first_aligned.append(pick(i, start_of, f"aligned{i}"))
             carries.append(pick(i, run_of, f"carry{i}"))
         hit_any, hit_slot = _lowest_set(m, hit, "hit")
         hit_slot = hit_slot[:LF]
-        # the first hit is a run found through the carry (flat, not through hit_slot)
-        hit_fit = _sig(
-            m, Cat(*[fit[i] & ~Cat(*hit[:i], Const(0, 1)).any() for i in range(F)]).any(), "hit_fit"
-        )
-        hit_p = Signal(PW)
-        hit_carry = Signal(PW)
-        with m.Switch(hit_slot):
-            for i in range(F):
-                with m.Case(i):
-                    m.d.comb += [hit_p.eq(first_aligned[i]), hit_carry.eq(carries[i])]
+        # the first hit, one-hot (flat, not through hit_slot): is it a run found through the
+        # carry, and its run start and carry
+        first = [_sig(m, hit[i] & ~Cat(*hit[:i], Const(0, 1)).any(), f"first{i}") for i in range(F)]
+        hit_fit = _sig(m, Cat(*[first[i] & fit[i] for i in range(F)]).any(), "hit_fit")
+        hit_p: Value = Const(0, PW)
+        hit_carry: Value = Const(0, PW)
+        for i in range(F):
+            hit_p = hit_p | Mux(first[i], first_aligned[i], 0)
+            hit_carry = hit_carry | Mux(first[i], carries[i], 0)
+        hit_p = _sig(m, hit_p, "hit_p")
+        hit_carry = _sig(m, hit_carry, "hit_carry")
 
         # In-word search: lowest aligned start of a run of ``count`` (<= 32) free granules.
         free_word = ~word_q
@@ -758,8 +880,8 @@ class GranuleFrameAllocator(wiring.Component):
         run_any, run_bit = _lowest_set(m, [runs[i] for i in range(32)], "run")
 
         # ---- passes: masks of the range inside word ``b_idx`` ------------------------------
-        lo_bit = Mux(b_idx == rstart[5:], rstart[:5], 0)
-        hi_bit = Mux(b_idx == rlast[5:], rlast[:5], 31)
+        lo_bit = Mux(b_first, rstart[:5], 0)
+        hi_bit = Mux(b_last, rlast[:5], 31)
         ones = Const(0xFFFF_FFFF, 32)
         range_mask = Signal(32)
         hi_gap = Signal(5)
@@ -885,18 +1007,23 @@ class GranuleFrameAllocator(wiring.Component):
         below = (addr < self.base) if self.base else Const(0)
         misaligned = off[: self.log2gran] != 0
         index = off[self.log2gran : 32]
-        align_pow2 = (align & (align - 1)) == 0
+        align_pow2 = ~_two_or_more(m, align, "align_many")  # 0 or a power of two
         alog = Signal(5)
         for k in range(5):
             m.d.comb += alog[k].eq(Cat(*[align[b] for b in range(32) if (b >> k) & 1]).any())
         glog_next = Signal(range(GMAX + 1))
+        # 2**glog_next - 1, straight from the (power of two) alignment: bit i is set when the
+        # alignment is above 2**(i + log2gran), up to GMAX bits (a suffix OR, no comparator)
+        gmask_next = Cat(
+            *[align[i + self.log2gran + 1 :].any() if i < GMAX else Const(0) for i in range(PW)]
+        )
         # the checks of a request, registered in Decode
-        bad_count = Signal()
-        bad_align = Signal()
-        too_big = Signal()
-        no_run = Signal()
+        early = Signal()  # Decode2 answers from the fields alone, with early_status
+        early_status = Signal(4)
         bad_addr = Signal()
         index_q = Signal(32 - self.log2gran)
+        room_q = Signal(signed(19))  # N - count: the last granule index a range may start at
+        past_end = Signal()  # FREE / RESERVE: the range leaves the heap (registered in Decode2)
         with m.If(align == 0):
             m.d.comb += glog_next.eq(0)
         with m.Elif(alog <= self.log2gran):
@@ -911,7 +1038,13 @@ class GranuleFrameAllocator(wiring.Component):
             m.next = "Idle"
 
         def start_pass_check(first: Value, last: Value) -> None:
-            m.d.sync += [rstart.eq(first), rlast.eq(last), gaddr.eq(first[5:]), issued.eq(0)]
+            m.d.sync += [
+                rstart.eq(first),
+                rlast.eq(last),
+                gaddr.eq(first[5:]),
+                issued.eq(0),
+                first_pending.eq(1),
+            ]
             m.d.sync += bad.eq(0)
 
         m.d.comb += self.busy.eq(1)
@@ -955,10 +1088,45 @@ class GranuleFrameAllocator(wiring.Component):
                     respond(GfaStatus.OK)
 
         m.d.sync += word_q.eq(gat_r.data)
-        m.d.sync += [start_q.eq(0), finish_q.eq(0)]  # unless UpdateWords/UpdateLevel decide
+        m.d.sync += [start_q.eq(0), finish_q.eq(0)]  # unless Idle/UpdateWords/UpdateLevel say
+        # The request's checks, registered every cycle from the request registers (stable from
+        # acceptance to the response): Decode2 acts on them. ``early``: Decode2 answers from the
+        # fields alone, with ``early_status`` (the model's order of checks).
+        early_next = Signal()
+        early_status_next = Signal(4)
+        with m.Switch(op):
+            with m.Case(GfaOp.ALLOC):
+                with m.If(count == 0):
+                    m.d.comb += [early_next.eq(1), early_status_next.eq(GfaStatus.BAD_COUNT)]
+                with m.Elif(~align_pow2):
+                    m.d.comb += [early_next.eq(1), early_status_next.eq(GfaStatus.BAD_ALIGN)]
+                with m.Elif(count > N):
+                    m.d.comb += [early_next.eq(1), early_status_next.eq(GfaStatus.BAD_COUNT)]
+                with m.Elif(root_max < count):
+                    m.d.comb += [early_next.eq(1), early_status_next.eq(GfaStatus.NO_SPACE)]
+            with m.Case(GfaOp.FREE, GfaOp.RESERVE):
+                m.d.comb += [early_next.eq(count == 0), early_status_next.eq(GfaStatus.BAD_COUNT)]
+            with m.Case(GfaOp.INFO):
+                m.d.comb += [early_next.eq(1), early_status_next.eq(GfaStatus.OK)]
+            with m.Case(GfaOp.CLEAR):
+                pass
+            with m.Default():
+                m.d.comb += [early_next.eq(1), early_status_next.eq(GfaStatus.BAD_OP)]
+        m.d.sync += [
+            early.eq(early_next),
+            early_status.eq(early_status_next),
+            glog.eq(glog_next),
+            gmask.eq(gmask_next),
+            bad_addr.eq(below | misaligned),
+            index_q.eq(index),
+            room_q.eq(N - count),
+            past_end.eq(index_q > room_q),
+        ]
 
         with m.FSM():
             with m.State("Idle"):
+                # the cycle after acceptance (Decode) reads the root's children
+                m.d.sync += [start_q.eq(1), start_addr_q.eq(row_base[T - 1])]
                 m.d.comb += [
                     self.busy.eq(0),
                     self.req.ready.eq(~resp_valid | self.resp.ready),
@@ -969,63 +1137,43 @@ class GranuleFrameAllocator(wiring.Component):
                         count.eq(self.req.payload.count),
                         addr.eq(self.req.payload.addr),
                         align.eq(self.req.payload.align),
-                        lvl.eq(T - 1),
-                        gaddr.eq(0),
                     ]
                     m.next = "Decode"
 
             with m.State("Decode"):
-                # The request's checks are registered here and acted on in Decode2. The root's
-                # children (row 0 of level T - 1) are read meanwhile in case this is an ALLOC.
-                m.d.sync += [
-                    glog.eq(glog_next),
-                    gmask.eq(Cat(*[i < glog_next for i in range(PW)])),
-                    bad_count.eq(count == 0),
-                    bad_align.eq(~align_pow2),
-                    too_big.eq(count > N),
-                    no_run.eq(root_max < count),
-                    bad_addr.eq(below | misaligned),
-                    index_q.eq(index),
-                    s0.eq(0),
-                    carry.eq(0),
-                ]
+                # The request's checks (registered every cycle, see above) are acted on in
+                # Decode2. The root's children (row 0 of level T - 1, ``start_addr_q`` set in
+                # Idle) are read meanwhile in case this is an ALLOC, and again in Decode2.
+                m.d.sync += [lvl.eq(T - 1), gaddr.eq(0), s0.eq(0), carry.eq(0)]
                 m.next = "Decode2"
 
-            with m.State("Decode2"), m.Switch(op):
-                with m.Case(GfaOp.ALLOC):
-                    with m.If(bad_count):
-                        respond(GfaStatus.BAD_COUNT)
-                    with m.Elif(bad_align):
-                        respond(GfaStatus.BAD_ALIGN)
-                    with m.Elif(too_big):
-                        respond(GfaStatus.BAD_COUNT)
-                    with m.Elif(no_run):
-                        respond(GfaStatus.NO_SPACE)
-                    with m.Else():
-                        # the root's group is in the slots at the end of this cycle
-                        m.next = "SearchPrep"
-                with m.Case(GfaOp.FREE, GfaOp.RESERVE):
-                    with m.If(bad_count):
-                        respond(GfaStatus.BAD_COUNT)
-                    with m.Elif(bad_addr | ((index_q + count) > N)):
-                        respond(GfaStatus.BAD_ADDR)
-                    with m.Else():
-                        start_pass_check(index_q, index_q + count - 1)
-                        m.d.sync += mode.eq(Mux(op == GfaOp.FREE, 1, 0))
-                        m.next = "Check"
-                with m.Case(GfaOp.INFO):
-                    respond(GfaStatus.OK)
-                with m.Case(GfaOp.CLEAR):
+            with m.State("Decode2"):
+                with m.If(early):
+                    respond(early_status)
+                with m.Elif(op == GfaOp.ALLOC):
+                    # the root's group is in the slots at the end of this cycle
+                    m.next = "SearchPrep"
+                with m.Elif(op == GfaOp.CLEAR):
                     m.d.sync += [
                         rstart.eq(0),
                         rlast.eq(W * 32 - 1),
                         gaddr.eq(0),
                         issued.eq(0),
+                        first_pending.eq(1),
                         mode.eq(2),
                     ]
                     m.next = "UpdateWords"
-                with m.Default():
-                    respond(GfaStatus.BAD_OP)
+                with m.Else():
+                    m.next = "Range"  # FREE / RESERVE
+
+            with m.State("Range"):
+                # FREE / RESERVE: the range's end, compared in Decode2, decides here
+                with m.If(bad_addr | past_end):
+                    respond(GfaStatus.BAD_ADDR)
+                with m.Else():
+                    start_pass_check(index_q, index_q + count - 1)
+                    m.d.sync += mode.eq(Mux(op == GfaOp.FREE, 1, 0))
+                    m.next = "Check"
 
             # -- the walk down the tree: read, register, evaluate ---------------------------
             # (the summary memories always read row gaddr of level lvl: the slot registers
@@ -1102,13 +1250,16 @@ class GranuleFrameAllocator(wiring.Component):
                     m.next = "SearchRead"
 
             with m.State("Found"):
+                found_last = (found_p[:5] + count) <= 32  # the run ends in this word
                 # also the first cycle of UpdateWords: issue the read of the first word
                 m.d.comb += gat_r.addr.eq(found_p[5:])
                 m.d.sync += [
                     rstart.eq(found_p),
                     rlast.eq(found_p + count - 1),
                     gaddr.eq(found_p[5:] + 1),
-                    issued.eq((found_p[:5] + count) <= 32),  # the run ends in this word
+                    issued.eq(found_last),
+                    b_first.eq(1),
+                    b_last.eq(found_last),
                     vb.eq(1),
                     b_idx.eq(found_p[5:]),
                     mode.eq(0),
@@ -1122,6 +1273,9 @@ class GranuleFrameAllocator(wiring.Component):
                     m.d.sync += [
                         gaddr.eq(gaddr + 1),
                         issued.eq(gaddr == rlast[5:]),
+                        first_pending.eq(0),
+                        b_first.eq(first_pending),
+                        b_last.eq(gaddr == rlast[5:]),
                         vb.eq(1),
                         b_idx.eq(gaddr),
                     ]
@@ -1134,7 +1288,7 @@ class GranuleFrameAllocator(wiring.Component):
                     with m.If(bad):
                         respond(Mux(mode == 1, GfaStatus.NOT_IN_USE, GfaStatus.IN_USE))
                     with m.Else():
-                        m.d.sync += [gaddr.eq(rstart[5:]), issued.eq(0)]
+                        m.d.sync += [gaddr.eq(rstart[5:]), issued.eq(0), first_pending.eq(1)]
                         m.next = "UpdateWords"
 
             # -- rewrite the words (read, register, rewrite), summarise them (3 stages) and
@@ -1146,6 +1300,9 @@ class GranuleFrameAllocator(wiring.Component):
                     m.d.sync += [
                         gaddr.eq(gaddr + 1),
                         issued.eq(gaddr == rlast[5:]),
+                        first_pending.eq(0),
+                        b_first.eq(first_pending),
+                        b_last.eq(gaddr == rlast[5:]),
                         vb.eq(1),
                         b_idx.eq(gaddr),
                     ]
