@@ -207,10 +207,9 @@ BOARDS: dict[str, BoardTarget] = {
             name="icebreaker",
             description="1BitSquared iCEBreaker (Lattice iCE40UP5K-SG48, 12 MHz)",
             platform_path="amaranth_boards.icebreaker:ICEBreakerPlatform",
-            # The UP5K's 5280 logic cells hold the allocator (512 granules: 5213 cells with the
-            # bridge, after the allocator's two-stage search; 1024 no longer fit: 5499) or the
-            # MMU (8 entries), not both: see docs/boards.md.
-            defaults=BoardConfig(granules=512, tlb_entries=0, ptmem_bytes=65536),
+            # The UP5K's 5280 logic cells hold the allocator (4096 granules with fan-out 2: 4735
+            # cells with the bridge) or the MMU (8 entries), not both: see docs/boards.md.
+            defaults=BoardConfig(granules=4096, tlb_entries=0, ptmem_bytes=65536, gfa_fanout=2),
             leds=(("led_g", 0), ("led_r", 0)),
             tool_env=dict(_ICE40_ENV),
             note="Host link on the FTDI's second channel (the board's USB serial port). The "

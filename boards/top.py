@@ -167,7 +167,12 @@ class _Info(wiring.Component):
         scratch = Signal(32)
         leds = Signal(8)
         uptime = Signal(32)
-        m.d.sync += uptime.eq(uptime + 1)
+        # two 16-bit halves, the upper one stepping with the lower one's wrap (known a cycle
+        # ahead): no 32-bit carry chain, which made synthesis deepen the logic elsewhere
+        uptime_lo_max = Signal()
+        m.d.sync += [uptime[:16].eq(uptime[:16] + 1), uptime_lo_max.eq(uptime[:16] == 0xFFFE)]
+        with m.If(uptime_lo_max):
+            m.d.sync += uptime[16:].eq(uptime[16:] + 1)
         config_word = BOARD_REGMAP["CONFIG"].pack(
             HAS_GFA=int(c.granules > 0),
             HAS_MMU=int(c.tlb_entries > 0),
@@ -390,8 +395,9 @@ class BoardCore(wiring.Component):
         (lit for about 0.1 to 0.2 s after any refused access or a bad frame); bits 2..9: the
         LEDS register.
 
-    The bus accesses of the host cost what each block documents, plus nothing for the decoder
-    (combinational) and one cycle for the arbiter in front of the page-table memory.
+    The bus accesses of the host cost what each block documents, plus two cycles for the
+    registered decoder, two for the register stage in front of it and one for the arbiter in
+    front of the page-table memory.
     """
 
     def __init__(
@@ -430,7 +436,9 @@ class BoardCore(wiring.Component):
         if c.granules:
             from mmaccel.hdl.gfa_wb import GfaWishbone
 
-            gfa = GfaWishbone(granules=c.granules, log2gran=c.log2gran, base=c.gfa_base)
+            gfa = GfaWishbone(
+                granules=c.granules, log2gran=c.log2gran, base=c.gfa_base, fanout=c.gfa_fanout
+            )
             m.submodules.gfa = gfa
             windows.append(Window("gfa", BOARD_MAP["gfa"], gfa.bus.signature.addr_width))
             slaves.append(("gfa", gfa.bus))
@@ -451,7 +459,9 @@ class BoardCore(wiring.Component):
             wiring.connect(m, arbiter.bus, ram.bus)
             m.submodules.ptmem_clear = clearer = _MemoryClear(depth=depth, addr_width=ram_aw)
             wiring.connect(m, clearer.bus, arbiter.initiators[1])
-            m.d.comb += [clearer.start.eq(info.clear_start), info.clear_busy.eq(clearer.busy)]
+            # the start is registered: the register decode does not reach the clear engine
+            m.d.sync += clearer.start.eq(info.clear_start)
+            m.d.comb += info.clear_busy.eq(clearer.busy)
             windows.append(Window("ptmem", BOARD_MAP["ptmem"], ram_aw))
             slaves.append(("ptmem", arbiter.initiators[0]))
 
@@ -467,8 +477,11 @@ class BoardCore(wiring.Component):
             windows.append(Window("probe", BOARD_MAP["probe"], PROBE_REGMAP.addr_width))
             slaves += [("mmu", mmu.ctrl), ("probe", probe.bus)]
             walker_windows = [Window("ptmem", 0, ram_aw)] if arbiter is not None else []
+            # The decode and the answer are registered (two cycles more per PTE read): the
+            # 32-bit address compare then feeds flip-flops, not the arbiter and the RAM's write
+            # enable.
             m.submodules.walker_decoder = walker_decoder = WishboneDecoder(
-                addr_width=mmu.bus.signature.addr_width, windows=walker_windows
+                addr_width=mmu.bus.signature.addr_width, windows=walker_windows, registered=True
             )
             # A register stage keeps the walker's address logic and its PTE decode apart from
             # the decoder, the arbiter and the RAM (two cycles more per PTE read).
@@ -479,9 +492,12 @@ class BoardCore(wiring.Component):
             if arbiter is not None:
                 wiring.connect(m, walker_decoder.ptmem, arbiter.initiators[2])
 
-        m.submodules.decoder = decoder = WishboneDecoder(addr_width=30, windows=windows)
         # The host's accesses are few and slow: a register stage costs nothing and keeps the
-        # bridge's logic out of the blocks' register decode.
+        # bridge's logic out of the blocks' register decode, and the registered decoder (two
+        # cycles more) keeps the 30-bit window compares and the answer multiplexer out of it.
+        m.submodules.decoder = decoder = WishboneDecoder(
+            addr_width=30, windows=windows, registered=True
+        )
         m.submodules.host_buffer = host_buffer = WishboneBuffer(addr_width=30)
         wiring.connect(m, bridge.bus, host_buffer.initiator)
         wiring.connect(m, host_buffer.responder, decoder.bus)
@@ -500,11 +516,15 @@ class BoardCore(wiring.Component):
         with m.If(tick):
             m.d.sync += beats.eq(beats + 1)
         alive = beats[-1]  # toggles every 64 ticks: 0.25..0.5 s
-        with m.If(bridge.access):
+        # the bridge's pulses are registered first (off its frame decode)
+        access = Signal()
+        error = Signal()
+        m.d.sync += [access.eq(bridge.access), error.eq(bridge.error)]
+        with m.If(access):
             m.d.sync += flash.eq(2)
         with m.Elif(tick & (flash != 0)):
             m.d.sync += flash.eq(flash - 1)
-        with m.If(bridge.error):
+        with m.If(error):
             m.d.sync += error_hold.eq(24)
         with m.Elif(tick & (error_hold != 0)):
             m.d.sync += error_hold.eq(error_hold - 1)

@@ -43,11 +43,11 @@ above them (1 or 2 for up to 32 granules); ``U = sum_l (n_l + 2) + 1`` is the su
   exists anywhere: 2 cycles (the checks are registered, then answered); a FREE/RESERVE range
   that leaves the heap (BAD_ADDR): 3.
 - ALLOC without alignment: ``4 L`` (the walk: 4 cycles per level - read, register, sums and
-  compares, choice; the root's group is read while the request is decoded) ``+ 4`` (the in-word
+  compares, choice; the root's group is read while the request is decoded) ``+ 5`` (the in-word
   search) ``+ 1 + (k + 4)`` (rewrite the words: read, register, rewrite; then summarise them in
   three stages) ``+ U``. A run found through the carry skips the word search and the rest of
-  the walk. With ``k = n_l = 1`` that is ``7 L + 11``: 46 cycles at 32768 granules (fan-out 4,
-  L = 5), 39 at 4096 (L = 4; 60 with fan-out 2, L = 7), independent of occupancy and
+  the walk. With ``k = n_l = 1`` that is ``7 L + 12``: 47 cycles at 32768 granules (fan-out 4,
+  L = 5), 40 at 4096 (L = 4; 61 with fan-out 2, L = 7), independent of occupancy and
   fragmentation.
 - ALLOC with alignment: as above plus about ``4 L`` cycles for every rejected descent (a child
   whose longest run reaches ``count`` but holds no aligned run of it), which depends on the map.
@@ -370,7 +370,7 @@ class GranuleFrameAllocator(wiring.Component):
         High while a request is being processed.
 
     Latency and throughput are described in the module docstring: an unaligned ALLOC of up to
-    32 granules in one word takes ``7 * levels + 11`` cycles (46 at 32768 granules), a FREE
+    32 granules in one word takes ``7 * levels + 12`` cycles (47 at 32768 granules), a FREE
     ``3 * levels + 14`` (29), whatever the occupancy or fragmentation; INFO and errors 2; one
     request is in flight at a time.
 
@@ -540,6 +540,7 @@ class GranuleFrameAllocator(wiring.Component):
         wsel = Signal(AW)  # word examined by the in-word search
         found_p = Signal(PW)  # allocated granule index
         runs = Signal(32)  # aligned run starts in the examined word
+        run_found = Signal()  # the examined word holds one (WordFound)
         word_q = Signal(32)  # the GAT word read in the previous cycle, registered
         rstart = Signal(PW)  # first granule of the range being checked / updated
         rlast = Signal(PW)  # last granule of that range
@@ -793,12 +794,12 @@ class GranuleFrameAllocator(wiring.Component):
         fits_q: list[dict[int, Value]] = []
         for i in range(F):
             run_end = Mux(slot_full[i], node_start[i + 1], node_start[i] | slot_pre[i])
-            row: dict[int, Value] = {F: stage(cc_q <= run_end, f"fits_q{i}c")}
+            fits_i: dict[int, Value] = {F: stage(cc_q <= run_end, f"fits_q{i}c")}
             for j in range(i):
                 d_ij = Mux(slot_full[i], jlen[i - j], jlen[i - j - 1] | slot_pre[i])
                 small = _le_sum(m, count, slot_suf[j] & ~gmask[:VW], d_ij, f"small{i}_{j}")
-                row[j] = stage(Mux(small_align, small, ce_q[j] <= d_ij), f"fits_q{i}_{j}")
-            fits_q.append(row)
+                fits_i[j] = stage(Mux(small_align, small, ce_q[j] <= d_ij), f"fits_q{i}_{j}")
+            fits_q.append(fits_i)
 
         after = [stage(after[i], f"after_q{i}") for i in range(F)]
         al_carry = stage(al_carry, "al_carry_q")
@@ -876,7 +877,9 @@ class GranuleFrameAllocator(wiring.Component):
                     m.d.comb += amask.eq(_align_pattern(g))
             with m.Default():
                 m.d.comb += amask.eq(((Cat(Const(0, 5), wsel) & gmask) == 0).as_unsigned())
-        word_runs = dk & (dk >> rest) & amask
+        dk_q = Signal(32)  # runs of 2**top_bit free granules, registered (WordEval)
+        m.d.sync += dk_q.eq(dk)
+        word_runs = dk_q & (dk_q >> rest) & amask
         run_any, run_bit = _lowest_set(m, [runs[i] for i in range(32)], "run")
 
         # ---- passes: masks of the range inside word ``b_idx`` ------------------------------
@@ -1007,7 +1010,10 @@ class GranuleFrameAllocator(wiring.Component):
         below = (addr < self.base) if self.base else Const(0)
         misaligned = off[: self.log2gran] != 0
         index = off[self.log2gran : 32]
-        align_pow2 = ~_two_or_more(m, align, "align_many")  # 0 or a power of two
+        # flags of the request's fields, registered with them at acceptance (from the payload)
+        align_pow2 = Signal()  # 0 or a power of two
+        count_zero = Signal()
+        count_big = Signal()  # count > granules
         alog = Signal(5)
         for k in range(5):
             m.d.comb += alog[k].eq(Cat(*[align[b] for b in range(32) if (b >> k) & 1]).any())
@@ -1071,6 +1077,23 @@ class GranuleFrameAllocator(wiring.Component):
             ]
             m.next = "UpdateLevel"
 
+        def found() -> None:
+            """The run at ``found_p`` is allocated: issue the read of its first word now."""
+            found_last = (found_p[:5] + count) <= 32  # the run ends in this word
+            m.d.comb += gat_r.addr.eq(found_p[5:])
+            m.d.sync += [
+                rstart.eq(found_p),
+                rlast.eq(found_p + count - 1),
+                gaddr.eq(found_p[5:] + 1),
+                issued.eq(found_last),
+                b_first.eq(1),
+                b_last.eq(found_last),
+                vb.eq(1),
+                b_idx.eq(found_p[5:]),
+                mode.eq(0),
+            ]
+            m.next = "UpdateWords"
+
         def finish() -> None:
             """The last summary is being written: update the free count and respond."""
             with m.Switch(mode):
@@ -1096,16 +1119,16 @@ class GranuleFrameAllocator(wiring.Component):
         early_status_next = Signal(4)
         with m.Switch(op):
             with m.Case(GfaOp.ALLOC):
-                with m.If(count == 0):
+                with m.If(count_zero):
                     m.d.comb += [early_next.eq(1), early_status_next.eq(GfaStatus.BAD_COUNT)]
                 with m.Elif(~align_pow2):
                     m.d.comb += [early_next.eq(1), early_status_next.eq(GfaStatus.BAD_ALIGN)]
-                with m.Elif(count > N):
+                with m.Elif(count_big):
                     m.d.comb += [early_next.eq(1), early_status_next.eq(GfaStatus.BAD_COUNT)]
                 with m.Elif(root_max < count):
                     m.d.comb += [early_next.eq(1), early_status_next.eq(GfaStatus.NO_SPACE)]
             with m.Case(GfaOp.FREE, GfaOp.RESERVE):
-                m.d.comb += [early_next.eq(count == 0), early_status_next.eq(GfaStatus.BAD_COUNT)]
+                m.d.comb += [early_next.eq(count_zero), early_status_next.eq(GfaStatus.BAD_COUNT)]
             with m.Case(GfaOp.INFO):
                 m.d.comb += [early_next.eq(1), early_status_next.eq(GfaStatus.OK)]
             with m.Case(GfaOp.CLEAR):
@@ -1135,6 +1158,9 @@ class GranuleFrameAllocator(wiring.Component):
                     m.d.sync += [
                         op.eq(self.req.payload.op.as_value()),
                         count.eq(self.req.payload.count),
+                        align_pow2.eq(~_two_or_more(m, self.req.payload.align, "align_many")),
+                        count_zero.eq(self.req.payload.count == 0),
+                        count_big.eq(self.req.payload.count > N),
                         addr.eq(self.req.payload.addr),
                         align.eq(self.req.payload.align),
                     ]
@@ -1230,41 +1256,34 @@ class GranuleFrameAllocator(wiring.Component):
                 m.next = "WordEval"
 
             with m.State("WordEval"):
+                m.next = "WordShift"
+
+            with m.State("WordShift"):
                 m.d.sync += runs.eq(word_runs)
                 m.next = "WordPick"
 
             with m.State("WordPick"):
                 # every register is loaded whatever the outcome (Found sets gaddr again and
-                # SearchPop does not use s0), so only the state depends on the search
+                # SearchPop does not use s0); the decision waits for WordFound, registered
                 m.d.sync += [
                     found_p.eq(Cat(run_bit[:5], wsel)),
+                    run_found.eq(run_any),
                     lvl.eq(0),
                     gaddr.eq(wsel >> LF),
                     s0.eq(wsel[:LF] + 1),
                 ]
-                with m.If(run_any):
-                    m.next = "Found"
+                m.next = "WordFound"
+
+            with m.State("WordFound"):
+                with m.If(run_found):
+                    found()
                 with m.Elif(wsel[:LF] == F - 1):
                     m.next = "SearchPop"
                 with m.Else():
                     m.next = "SearchRead"
 
             with m.State("Found"):
-                found_last = (found_p[:5] + count) <= 32  # the run ends in this word
-                # also the first cycle of UpdateWords: issue the read of the first word
-                m.d.comb += gat_r.addr.eq(found_p[5:])
-                m.d.sync += [
-                    rstart.eq(found_p),
-                    rlast.eq(found_p + count - 1),
-                    gaddr.eq(found_p[5:] + 1),
-                    issued.eq(found_last),
-                    b_first.eq(1),
-                    b_last.eq(found_last),
-                    vb.eq(1),
-                    b_idx.eq(found_p[5:]),
-                    mode.eq(0),
-                ]
-                m.next = "UpdateWords"
+                found()
 
             # -- FREE / RESERVE: every granule of the range must be in use / free -----------
             with m.State("Check"):

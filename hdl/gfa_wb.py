@@ -233,19 +233,32 @@ class GfaWishbone(wiring.Component):
         # -- allocation-table window ------------------------------------------------------------
         gat_index = Signal(16)
         gat_ready = Signal()
+        gat_settle = Signal()  # the word of gat_index is being read into gat_q
+        gat_q = Signal(32)
         m.d.comb += [
             regs.gat_index.r_data.eq(gat_index),
             core.dbg_addr.eq(gat_index),
             regs.gat_data.ready.eq(gat_ready),
-            regs.gat_data.r_data.eq(Mux(gat_index < self.words, core.dbg_data, 0)),
+            regs.gat_data.r_data.eq(gat_q),
+        ]
+        # The table is read with latency 1 and only while the engine is idle, and the word is
+        # registered (``gat_q``: the block RAM's slow output feeds nothing else): the read is
+        # accepted two cycles after the address was presented with the core idle and no
+        # request entering it (bus commands are pending only while BUSY, which stalls this
+        # read, and stream requests are held off by gat_wait).
+        m.d.sync += gat_q.eq(Mux(gat_index < self.words, core.dbg_data, 0))
+        m.d.sync += [
+            gat_settle.eq(
+                gat_wait & ~busy & ~core.busy & ~core.req.valid & ~gat_settle & ~gat_ready
+            ),
+            gat_ready.eq(gat_settle),
         ]
         with m.If(regs.gat_index.w_stb):
-            m.d.sync += gat_index.eq(regs.gat_index.w_data[:16])
-        # The table is read with latency 1 and only while the engine is idle: the read is
-        # accepted one cycle after the address was presented with the core idle and no request
-        # entering it (bus commands are pending only while BUSY, which stalls this read, and
-        # stream requests are held off by gat_wait).
-        m.d.sync += gat_ready.eq(gat_wait & ~busy & ~core.busy & ~core.req.valid & ~gat_ready)
+            m.d.sync += [
+                gat_index.eq(regs.gat_index.w_data[:16]),
+                gat_settle.eq(0),
+                gat_ready.eq(0),
+            ]
         with m.If(regs.gat_data.r_stb):
             m.d.sync += gat_index.eq(gat_index + 1)
         return m

@@ -59,6 +59,12 @@ class WishboneDecoder(wiring.Component):
         Width of the initiator's ``adr`` (word address).
     windows : sequence of Window
         Non-overlapping windows inside the initiator's address space.
+    registered : bool
+        Register the decode and the answer (default False): the window hits are computed from
+        the address of one cycle and used in the next, and the responder's ``ack``/``err``/
+        ``dat_r`` reach the initiator through registers, so neither the wide address compares
+        nor the answer multiplexer adds to the logic on either side. The initiator must hold
+        ``adr`` while ``stb`` is high (classic Wishbone); each access costs two cycles more.
 
     Members
     -------
@@ -75,10 +81,15 @@ class WishboneDecoder(wiring.Component):
 
     Latency: the decode is combinational, so a responder's ``ack`` reaches the initiator in the
     same cycle (no added latency); an unmapped access is answered with ``err`` one cycle after
+    ``cyc & stb``. With ``registered``, the responder sees the access one cycle after the
+    initiator starts it, its answer reaches the initiator one cycle after it gives it (two
+    cycles more per access), and an unmapped access gets ``err`` three cycles after
     ``cyc & stb``.
     """
 
-    def __init__(self, *, addr_width: int, windows: Sequence[Window]) -> None:
+    def __init__(
+        self, *, addr_width: int, windows: Sequence[Window], registered: bool = False
+    ) -> None:
         # An argument error below must not also warn that the object was never used.
         self._MustUse__silence = True
         _check_int("addr_width", addr_width)
@@ -113,8 +124,11 @@ class WishboneDecoder(wiring.Component):
                 if window.base < other.base + other.size and other.base < window.base + window.size:
                     raise ValueError(f"window {window.name!r} overlaps window {other.name!r}")
             seen[window.name] = window
+        if not isinstance(registered, bool):
+            raise TypeError(f"registered must be a bool, not {registered!r}")
         self._addr_width = addr_width
         self._windows = tuple(windows)
+        self._registered = registered
         members = {"bus": In(WishboneSignature(addr_width))}
         for window in self._windows:
             members[window.name] = Out(WishboneSignature(window.addr_width))
@@ -129,19 +143,39 @@ class WishboneDecoder(wiring.Component):
     def windows(self) -> tuple[Window, ...]:
         return self._windows
 
+    @property
+    def registered(self) -> bool:
+        return self._registered
+
     def elaborate(self, platform: object) -> Module:
         m = Module()
         bus = self.bus
         hits = []
+        # registered decode: ``settled`` says the hits (computed from the previous cycle's
+        # address) belong to the access in progress, which started at least a cycle ago and has
+        # not been answered yet (neither by the responder nor, registered, to the initiator)
+        settled = Signal()
+        ack = Signal()  # the answer, from the responder (or the unmapped-access error)
+        err = Signal()
+        dat_r = Signal(32)
+        if self._registered:
+            m.d.sync += settled.eq(bus.cyc & bus.stb & ~ack & ~err & ~bus.ack & ~bus.err)
         for window in self._windows:
             port = getattr(self, window.name)
             top = self._addr_width
             low = window.addr_width
+            match = Signal(name=f"match_{window.name}")
             hit = Signal(name=f"hit_{window.name}")
             if low < top:
-                m.d.comb += hit.eq(bus.adr[low:top] == (window.base >> 2) >> low)
+                m.d.comb += match.eq(bus.adr[low:top] == (window.base >> 2) >> low)
             else:
-                m.d.comb += hit.eq(1)
+                m.d.comb += match.eq(1)
+            if self._registered:
+                match_r = Signal(name=f"match_{window.name}_r")
+                m.d.sync += match_r.eq(match)
+                m.d.comb += hit.eq(match_r & settled)
+            else:
+                m.d.comb += hit.eq(match)
             hits.append((hit, port))
             m.d.comb += [
                 port.adr.eq(bus.adr[:low]),
@@ -157,16 +191,19 @@ class WishboneDecoder(wiring.Component):
         for hit, _ in hits:
             with m.If(hit):
                 m.d.comb += any_hit.eq(1)
-        m.d.sync += unmapped_err.eq(bus.cyc & bus.stb & ~any_hit & ~unmapped_err)
+        decoded = settled if self._registered else 1
+        m.d.sync += unmapped_err.eq(bus.cyc & bus.stb & decoded & ~any_hit & ~unmapped_err)
         # The windows do not overlap, so at most one hit is set: OR the answers together.
-        ack = Signal()
-        err = Signal()
-        dat_r = Signal(32)
         m.d.comb += err.eq(unmapped_err)
         for hit, port in hits:
             with m.If(hit):
                 m.d.comb += [ack.eq(port.ack), err.eq(port.err), dat_r.eq(port.dat_r)]
-        m.d.comb += [bus.ack.eq(ack), bus.err.eq(err), bus.dat_r.eq(dat_r)]
+        if self._registered:
+            # the initiator sees the answer a cycle later; the responder, which has answered,
+            # is deselected meanwhile (``settled`` drops), so it does not see the access again
+            m.d.sync += [bus.ack.eq(ack), bus.err.eq(err), bus.dat_r.eq(dat_r)]
+        else:
+            m.d.comb += [bus.ack.eq(ack), bus.err.eq(err), bus.dat_r.eq(dat_r)]
         return m
 
 
@@ -369,13 +406,16 @@ class WishboneBuffer(wiring.Component):
                     down.stb.eq(1),
                 ]
                 m.next = "Busy"
-            with m.State("Busy"), m.If(down.ack | down.err | ~up.cyc):
-                m.d.sync += [
-                    down.cyc.eq(0),
-                    down.stb.eq(0),
-                    ack.eq(down.ack & up.cyc),
-                    err.eq(down.err & up.cyc),
-                    dat_r.eq(down.dat_r),
-                ]
-                m.next = "Idle"
+            with m.State("Busy"):
+                # dat_r is loaded in every busy cycle (it counts only with ack), so the
+                # responder's ack does not drive its 32 enables
+                m.d.sync += dat_r.eq(down.dat_r)
+                with m.If(down.ack | down.err | ~up.cyc):
+                    m.d.sync += [
+                        down.cyc.eq(0),
+                        down.stb.eq(0),
+                        ack.eq(down.ack & up.cyc),
+                        err.eq(down.err & up.cyc),
+                    ]
+                    m.next = "Idle"
         return m

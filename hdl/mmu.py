@@ -20,9 +20,15 @@ No hardware A/D update: a leaf with A = 0, or a store to a leaf with D = 0, is a
 the privileged specification allows (software sets A and D when it builds the tables).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
+import functools
+import operator
+from collections.abc import Callable
+from typing import Any
+
+from amaranth.hdl import Cat, Const, Instance, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.vendor import SiliconBluePlatform
 
 from .wishbone import WishboneSignature
 
@@ -249,7 +255,9 @@ class Tlb(wiring.Component):
     flush : In(1)
         Apply ``flush_cmd`` at the clock edge (see ``FlushCommand``): from the next cycle on
         no covered entry matches or counts as valid (internally the covered entries are
-        registered and their valid bits clear one cycle later).
+        registered and their valid bits clear one cycle later). In the next cycle no entry
+        matches at all: the flush clears every live bit, and the registered covered set
+        rebuilds them (so the VA/ASID compare never feeds the live bits).
     flush_cmd : In(FlushCommand)
     valid : Out(entries)
         Valid bit of every entry (for tests and status).
@@ -259,7 +267,7 @@ class Tlb(wiring.Component):
         ahead (from this cycle's ``lookup_asid``, fill and flush) and registered, so the lookup
         compares only the VPN.
         0 in a cycle whose ``lookup_asid`` differs from the previous cycle's (the precomputed
-        bits belong to the old ASID): such a lookup misses.
+        bits belong to the old ASID): such a lookup misses. 0 in a cycle with ``flush``.
     fast_onehot : Out(entries)
         Which entries matched (not gated by the ASID change; use it
         only with ``fast_hit``).
@@ -268,8 +276,10 @@ class Tlb(wiring.Component):
         consistent: a global mapping is global in every address space; meaningful only with
         ``fast_hit``).
 
-    Latency and throughput: lookup is combinational (one compare stage, one OR-reduction);
-    fill, touch and flush take effect at the next clock edge, one of each per cycle.
+    Latency and throughput: lookup is combinational, five 4-input LUT levels from
+    ``lookup_vpn`` to ``fast_hit`` and ``fast_entry`` (three to ``fast_onehot``), built from
+    explicit LUTs (``SB_LUT4`` instances on iCE40, the same truth tables elsewhere); fill,
+    touch and flush take effect at the next clock edge, one of each per cycle.
     """
 
     def __init__(self, entries: int = 16) -> None:
@@ -313,41 +323,147 @@ class Tlb(wiring.Component):
         asid_r = Signal(9)
         m.d.sync += asid_r.eq(self.lookup_asid)
 
-        # The compare is built as an explicit LUT4 tree, its nets kept (``keep``) so that
-        # synthesis cannot turn it into a chain: 2-bit compares; then (VPN[1] bits 0-7),
-        # (VPN[1] bits 8-9, live), (megapage or VPN[0] bits 0-5), (megapage or VPN[0] bits
-        # 6-9); then their AND. Three LUT levels from the request to the match.
-        def kept(name: str, value: Value) -> Signal:
-            sig = Signal(name=name, attrs={"keep": 1})
-            m.d.comb += sig.eq(value)
+        # The lookup is built from explicit 4-input LUTs (``lut``): on iCE40 each is an SB_LUT4
+        # instance, so synthesis can neither deepen nor chain it (it cannot see that these nets
+        # arrive late and otherwise trades their depth for area); elsewhere (and in simulation
+        # and proofs) the same bitwise function as ordinary logic, its compare nets kept as
+        # before. Per entry: 2-bit VPN compares; then (VPN[1] bits 0-7), (VPN[1] bits 8-9,
+        # live), (megapage or VPN[0] bits 0-5), (megapage or VPN[0] bits 6-9); then their AND,
+        # the match: three levels. Two more select the matching entry ((match, bit) pairs, then
+        # an OR tree) and make the hit flag (an OR tree of the matches, with the ASID check and
+        # the flush).
+        ice40 = isinstance(platform, SiliconBluePlatform)
+
+        def lut(
+            name: str, fn: Callable[..., Any], *ins: Value, prim: bool = True, keep: bool = False
+        ) -> Signal:
+            # ``fn`` uses only &, |, ^ and ~: on 0/1 ints (masked to one bit) it gives the
+            # SB_LUT4 truth table, on the inputs themselves the same function as logic
+            sig = Signal(name=name, attrs={"keep": 1} if keep or (ice40 and prim) else {})
+            if ice40 and prim:
+                inputs = [*ins, *([Const(0, 1)] * (4 - len(ins)))]
+                init = sum(
+                    1 << idx
+                    for idx in range(16)
+                    if fn(*((idx >> k) & 1 for k in range(len(ins)))) & 1
+                )
+                m.submodules[f"{name}_lut"] = Instance(
+                    "SB_LUT4",
+                    p_LUT_INIT=Const(init, 16),
+                    i_I0=inputs[0],
+                    i_I1=inputs[1],
+                    i_I2=inputs[2],
+                    i_I3=inputs[3],
+                    o_O=sig,
+                )
+            else:
+                m.d.comb += sig.eq(fn(*ins))
             return sig
+
+        def eq2(a0: Any, a1: Any, b0: Any, b1: Any) -> Any:
+            return ~(a0 ^ b0) & ~(a1 ^ b1)
+
+        def and_all(*b: Any) -> Any:
+            return functools.reduce(operator.and_, b)
+
+        def or_all(*b: Any) -> Any:
+            return functools.reduce(operator.or_, b)
 
         fast = []
         for i, e in enumerate(ent):
             c1 = [
-                kept(f"fast_vpn1_eq{i}_{k}", e.vpn1[2 * k : 2 * k + 2] == vpn1[2 * k : 2 * k + 2])
+                lut(
+                    f"fast_vpn1_eq{i}_{k}",
+                    eq2,
+                    e.vpn1[2 * k],
+                    e.vpn1[2 * k + 1],
+                    vpn1[2 * k],
+                    vpn1[2 * k + 1],
+                    keep=True,
+                )
                 for k in range(5)
             ]
             c0 = [
-                kept(f"fast_vpn0_eq{i}_{k}", e.vpn0[2 * k : 2 * k + 2] == vpn0[2 * k : 2 * k + 2])
+                lut(
+                    f"fast_vpn0_eq{i}_{k}",
+                    eq2,
+                    e.vpn0[2 * k],
+                    e.vpn0[2 * k + 1],
+                    vpn0[2 * k],
+                    vpn0[2 * k + 1],
+                    keep=True,
+                )
                 for k in range(5)
             ]
-            t1a = kept(f"fast_t1a{i}", c1[0] & c1[1] & c1[2] & c1[3])
-            t1b = kept(f"fast_t1b{i}", c1[4] & live_r[i])
-            t0a = kept(f"fast_t0a{i}", e.mega | (c0[0] & c0[1] & c0[2]))
-            t0b = kept(f"fast_t0b{i}", e.mega | (c0[3] & c0[4]))
-            fast.append(kept(f"fast_match{i}", t1a & t1b & t0a & t0b))
-        m.d.comb += [
-            self.fast_onehot.eq(Cat(*fast)),
-            self.fast_hit.eq(self.fast_onehot.any() & (asid_r == self.lookup_asid)),
-        ]
-        terms = [Mux(h, e.as_value(), 0) for h, e in zip(fast, ent, strict=True)]
-        while len(terms) > 1:
-            terms = [
-                terms[j] | terms[j + 1] if j + 1 < len(terms) else terms[j]
-                for j in range(0, len(terms), 2)
+            t1a = lut(f"fast_t1a{i}", and_all, *c1[:4], keep=True)
+            t1b = lut(f"fast_t1b{i}", and_all, c1[4], live_r[i], keep=True)
+            t0a = lut(
+                f"fast_t0a{i}", lambda mg, a, b, c: mg | (a & b & c), e.mega, *c0[:3], keep=True
+            )
+            t0b = lut(f"fast_t0b{i}", lambda mg, a, b: mg | (a & b), e.mega, *c0[3:], keep=True)
+            fast.append(lut(f"fast_match{i}", and_all, t1a, t1b, t0a, t0b, keep=True))
+        m.d.comb += self.fast_onehot.eq(Cat(*fast))
+
+        # the hit flag: an OR tree of the matches down to two terms, then one LUT with the
+        # ASID check (precomputed, from registers) and the flush
+        asid_same = Signal()
+        m.d.comb += asid_same.eq(asid_r == self.lookup_asid)
+        ors: list[Value] = list(fast)
+        level = 0
+        while len(ors) > 2:
+            ors = [
+                lut(f"fast_any{level}_{j}", or_all, *ors[4 * j : 4 * j + 4])
+                for j in range((len(ors) + 3) // 4)
             ]
-        m.d.comb += self.fast_entry.eq(terms[0])
+            level += 1
+        ors += [Const(0, 1)] * (2 - len(ors))
+        fast_hit = lut(
+            "fast_hit",
+            lambda a, b, same, fl: (a | b) & same & ~fl,
+            *ors,
+            asid_same,
+            self.flush,
+        )
+        m.d.comb += self.fast_hit.eq(fast_hit)
+
+        # the matching entry: per bit, (match, bit) pairs, then an OR tree; only the fields a
+        # translation needs are built from primitives (the others, unused by the Mmu, are
+        # ordinary logic, which synthesis removes when nothing reads it)
+        width = TlbEntry.as_shape().width
+        needed = {
+            TlbEntry[f].offset + k
+            for f in ("mega", "ppn", "r", "w", "x", "u", "a", "d")
+            for k in range(TlbEntry[f].width)
+        }
+        bits = []
+        for j in range(width):
+            terms: list[Value] = [
+                lut(
+                    f"fast_sel{j}_{q}",
+                    lambda m0, d0, m1=0, d1=0: (m0 & d0) | (m1 & d1),
+                    *(
+                        x
+                        for i in range(2 * q, min(2 * q + 2, n))
+                        for x in (fast[i], ent[i].as_value()[j])
+                    ),
+                    prim=j in needed,
+                )
+                for q in range((n + 1) // 2)
+            ]
+            level = 0
+            while len(terms) > 1:
+                terms = [
+                    lut(
+                        f"fast_or{j}_{level}_{q}",
+                        or_all,
+                        *terms[4 * q : 4 * q + 4],
+                        prim=j in needed,
+                    )
+                    for q in range((len(terms) + 3) // 4)
+                ]
+                level += 1
+            bits.append(terms[0])
+        m.d.comb += self.fast_entry.eq(Cat(*bits))
 
         # Victim: the lowest invalid entry, else the lowest entry not recently used.
         inv_any, inv_idx = _first_set(m, [~e.valid for e in ent], "inv")
@@ -355,8 +471,17 @@ class Tlb(wiring.Component):
         # The choice is registered (off the fill path): it reflects the entries one cycle
         # earlier, which for a fill is exact (a walk leaves at least two quiet cycles between
         # the last lookup or flush and its fill).
-        victim = Signal(range(n))
-        m.d.sync += victim.eq(Mux(inv_any, inv_idx, Mux(old_any, old_idx, 0)))
+        # It is kept one-hot, so the fill's write enable of entry i is one AND away.
+        victim = Signal(n)
+        if n <= 16:
+            # lowest set bit, one-hot, directly (shallower than encode + decode)
+            inv = [~e.valid for e in ent]
+            old = [~mru[i] for i in range(n)]
+            inv_oh = Cat(inv[i] & ~Cat(*inv[:i]).any() if i else inv[0] for i in range(n))
+            old_oh = Cat(old[i] & ~Cat(*old[:i]).any() if i else old[0] for i in range(n))
+            m.d.sync += victim.eq(Mux(inv_any, inv_oh, Mux(old_any, old_oh, 1)))
+        else:
+            m.d.sync += victim.eq(Const(1, n) << Mux(inv_any, inv_idx, Mux(old_any, old_idx, 0)))
         do_fill = Signal()
         m.d.comb += do_fill.eq(self.fill & ~self.flush)
 
@@ -364,7 +489,7 @@ class Tlb(wiring.Component):
         # set, keep only the newest. A fill marks its entry in the next cycle (a register cuts
         # the walk-result-to-LRU path; the next fill is at least two cycles away).
         filled = Signal(n)
-        m.d.sync += filled.eq(Mux(do_fill, Const(1, n) << victim, 0))
+        m.d.sync += filled.eq(Mux(do_fill, victim, 0))
         used = Signal(n)
         m.d.comb += used.eq(self.touch | filled)
         with m.If(used.any()):
@@ -388,13 +513,13 @@ class Tlb(wiring.Component):
                 m.d.sync += kill_r[i].eq(0)
             with m.If(kill_r[i]):
                 m.d.sync += e.valid.eq(0)
-            with m.Elif(do_fill & (victim == i)):
+            with m.Elif(do_fill & victim[i]):
                 m.d.sync += e.eq(self.fill_entry)
             # the same next state, folded into one bit for the shallow lookup path
             own_asid = e.g | (e.asid == self.lookup_asid)
-            filling = do_fill & (victim == i)
+            filling = do_fill & victim[i]
             next_live = Mux(filling, fe.valid & fill_asid_ok, e.valid & own_asid)
-            m.d.sync += live_r[i].eq(~kill_r[i] & ~(self.flush & kill) & next_live)
+            m.d.sync += live_r[i].eq(~self.flush & ~kill_r[i] & next_live)
         return m
 
 
@@ -417,6 +542,8 @@ class PageTableWalker(wiring.Component):
         One-cycle pulse, the cycle after the last ``ack``/``err``: ``result`` is valid (it
         comes from registers). Suppressed by ``restart`` in the same cycle.
     result : Out(WalkResult)
+        The decode of the last PTE read (loaded whenever the bus answers): the walk's result
+        from ``done`` until the next walk's first read ends.
     busy : Out(1)
         A walk is in flight (a bus cycle is open, or its result is waiting).
     walk_started : Out(1)
@@ -511,7 +638,7 @@ class PageTableWalker(wiring.Component):
                 with m.If(again):
                     m.d.sync += [level.eq(1), adr.eq(root_adr), stale.eq(0)]
                 with m.Elif(finished):
-                    m.d.sync += [ready.eq(1), stale.eq(0), *store_result]
+                    m.d.sync += [ready.eq(1), stale.eq(0)]
                 with m.Else():
                     m.d.sync += [level.eq(0), adr.eq(next_adr)]
             with m.Else():
@@ -519,7 +646,7 @@ class PageTableWalker(wiring.Component):
         with m.Else():
             # Idle: the first read's address, level and operands are loaded whether or not a
             # walk starts (they are used only once busy), so ``start``, which comes from the
-            # MMU's answer logic, reaches only busy, ready, stale and the result's enable.
+            # MMU's answer logic, reaches only busy, ready and stale.
             first_done = answered & ~self.restart
             m.d.sync += [vpn.eq(self.vpn), root.eq(self.root_ppn), busy.eq(self.start)]
             with m.If(first_done & ~finished):
@@ -530,8 +657,12 @@ class PageTableWalker(wiring.Component):
                 ready.eq(self.start & first_done & finished),
                 stale.eq(self.start & ~answered & self.restart),
             ]
-            with m.If(self.start & first_done & finished):
-                m.d.sync += store_result
+        # Every PTE read's result is loaded (it counts only once ``ready`` says so), so the
+        # load's enable is just "the bus answered" (only a read of this walker can be
+        # answered), not the walk's decision logic. Between the result and the next walk no
+        # read ends (the next walk needs a new request).
+        with m.If(answered):
+            m.d.sync += store_result
         return m
 
 
@@ -556,8 +687,8 @@ class Mmu(wiring.Component):
         cycle ahead. MODE = 0 (bare) answers pa = va without faults.
     flush : In(1)
         Apply ``flush_cmd`` at the clock edge (one flush per cycle, always accepted). A
-        request accepted in the same cycle misses, and a walk in flight restarts from the
-        root, so every request accepted from the flush's cycle on sees the flush.
+        request accepted in the same cycle or the next misses, and a walk in flight restarts
+        from the root, so every request accepted from the flush's cycle on sees the flush.
     flush_cmd : In(FlushCommand)
     bus : Out(WishboneSignature(32))
         The walker's Wishbone master (PTE reads only).
@@ -619,6 +750,7 @@ class Mmu(wiring.Component):
         s_walked = Signal()  # the answer comes from the walk (whose result stays registered)
         s_touch = Signal(self._entries)  # the lookup's one-hot match, loaded at acceptance
         s_touch_en = Signal()  # the previous cycle accepted a lookup that hit
+        looked_up = Signal()  # a translated (not bare) request was accepted last cycle
 
         s_done = Signal()  # the answer is known (hit, bare, or walk finished)
         m.d.comb += s_done.eq(s_hitflag | s_bare | s_walked)
@@ -640,7 +772,7 @@ class Mmu(wiring.Component):
         bare = ~self.satp.mode
         # The shallow lookup path: a request accepted in the cycle satp's ASID changes misses
         # (the TLB's per-entry ASID matches are precomputed one cycle ahead).
-        lookup_hit = tlb.fast_hit & ~self.flush
+        lookup_hit = tlb.fast_hit  # 0 in a flush's cycle
         with m.If(accept):
             m.d.sync += [
                 s_valid.eq(1),
@@ -655,7 +787,8 @@ class Mmu(wiring.Component):
             ]
         with m.Elif(self.resp.valid & self.resp.ready):
             m.d.sync += s_valid.eq(0)
-        m.d.sync += s_touch_en.eq(accept & ~bare & lookup_hit)
+        m.d.sync += looked_up.eq(accept & ~bare)
+        m.d.comb += s_touch_en.eq(looked_up & s_hitflag)
         m.d.comb += tlb.touch.eq(Mux(s_touch_en, s_touch, 0))
 
         # Miss: walk, then fill the TLB with a usable leaf and answer.
@@ -692,47 +825,63 @@ class Mmu(wiring.Component):
         # result, which stays in the walker's registers until the next walk (that needs a new
         # request, so not before this answer has left).
         s_ent = Signal(TlbEntry)
-        s_afault = Signal()
-        s_pfault = Signal()
-        m.d.comb += [
-            s_ent.eq(Mux(s_walked, leaf, s_hit)),
-            s_afault.eq(s_walked & res.access_fault),
-            s_pfault.eq(s_walked & res.page_fault),
-        ]
+        m.d.comb += s_ent.eq(Mux(s_walked, leaf, s_hit))
 
-        # Answer: permission checks on the registered translation (shallow logic).
-        acc = s_req.access
-        readable = s_ent.r | (s_req.mxr & s_ent.x)
-        type_ok = Mux(
-            acc == Access.LOAD,
-            readable,
-            Mux(acc == Access.STORE, s_ent.w & s_ent.d, s_ent.x),
-        )
-        priv_ok = Mux(
-            s_req.priv == Priv.U,
-            s_ent.u,
-            ~s_ent.u | (s_req.sum & (acc != Access.FETCH)),
-        )
-        page_fault = s_pfault | ~type_ok | ~priv_ok | ~s_ent.a
-        fault = ~s_bare & (s_afault | page_fault)
-        cause = Signal(4)
-        with m.Switch(acc):
-            with m.Case(Access.LOAD):
-                m.d.comb += cause.eq(
-                    Mux(s_afault, FaultCause.LOAD_ACCESS_FAULT, FaultCause.LOAD_PAGE_FAULT)
-                )
-            with m.Case(Access.STORE):
-                m.d.comb += cause.eq(
-                    Mux(s_afault, FaultCause.STORE_ACCESS_FAULT, FaultCause.STORE_PAGE_FAULT)
-                )
-            with m.Default():
-                m.d.comb += cause.eq(
-                    Mux(
-                        s_afault,
-                        FaultCause.INSTRUCTION_ACCESS_FAULT,
-                        FaultCause.INSTRUCTION_PAGE_FAULT,
-                    )
-                )
+        # Answer: permission checks (shallow logic). The request's part is decoded at
+        # acceptance (beside the lookup, from the request alone); a walk's verdict is
+        # registered when the walk ends (``ptw.done``, the cycle before ``s_walked``), so only
+        # a hit's check, on registered operands, is left in the answer's cycle.
+        s_load = Signal()
+        s_store = Signal()
+        s_fetch = Signal()
+        s_user = Signal()
+        s_sum_ok = Signal()  # SUM lets S-mode load and store (never fetch) on U pages
+        s_page_cause = Signal(4)
+        s_access_cause = Signal(4)
+        acc_in = self.req.payload.access
+        with m.If(accept):
+            m.d.sync += [
+                s_load.eq(acc_in == Access.LOAD),
+                s_store.eq(acc_in == Access.STORE),
+                s_fetch.eq(acc_in == Access.FETCH),
+                s_user.eq(self.req.payload.priv == Priv.U),
+                s_sum_ok.eq(self.req.payload.sum & (acc_in != Access.FETCH)),
+            ]
+            with m.Switch(acc_in):
+                with m.Case(Access.LOAD):
+                    m.d.sync += [
+                        s_page_cause.eq(FaultCause.LOAD_PAGE_FAULT),
+                        s_access_cause.eq(FaultCause.LOAD_ACCESS_FAULT),
+                    ]
+                with m.Case(Access.STORE):
+                    m.d.sync += [
+                        s_page_cause.eq(FaultCause.STORE_PAGE_FAULT),
+                        s_access_cause.eq(FaultCause.STORE_ACCESS_FAULT),
+                    ]
+                with m.Default():
+                    m.d.sync += [
+                        s_page_cause.eq(FaultCause.INSTRUCTION_PAGE_FAULT),
+                        s_access_cause.eq(FaultCause.INSTRUCTION_ACCESS_FAULT),
+                    ]
+
+        def denied(ent: Value) -> Value:
+            """The leaf ``ent`` does not allow the accepted request (a page fault)."""
+            e = TlbEntry(ent)
+            readable = e.r | (s_req.mxr & e.x)
+            type_ok = (s_load & readable) | (s_store & e.w & e.d) | (s_fetch & e.x)
+            priv_ok = Mux(s_user, e.u, ~e.u | s_sum_ok)
+            return ~type_ok | ~priv_ok | ~e.a
+
+        s_walk_fault = Signal()  # the walk's verdict, registered at ptw.done
+        s_walk_afault = Signal()  # ... and whether it was an access fault
+        with m.If(ptw.done):
+            m.d.sync += [
+                s_walk_fault.eq(res.access_fault | res.page_fault | denied(leaf)),
+                s_walk_afault.eq(res.access_fault),
+            ]
+        fault = Signal()
+        m.d.comb += fault.eq(~s_bare & Mux(s_walked, s_walk_fault, denied(s_hit)))
+        cause = Mux(s_walked & s_walk_afault, s_access_cause, s_page_cause)
         va = s_req.va
         pa = Mux(
             s_bare,
@@ -748,8 +897,6 @@ class Mmu(wiring.Component):
 
         # Counters: the events are registered first (off the lookup and permission paths), so
         # a counter moves one cycle after its event.
-        looked_up = Signal()  # a translated (not bare) request was accepted last cycle
-        m.d.sync += looked_up.eq(accept & ~bare)
         events = Signal(4)
         m.d.sync += events.eq(
             Cat(
@@ -759,9 +906,18 @@ class Mmu(wiring.Component):
                 self.resp.valid & self.resp.ready & fault,
             )
         )
+        # Each counter is two 16-bit halves: the upper half steps with the lower one's wrap,
+        # known one step ahead (``lo_max``: the lower half is 0xFFFF), so no carry chain is
+        # longer than 16 bits (a 32-bit chain made synthesis deepen the logic elsewhere to
+        # match it) and the 32-bit value is exact in every cycle.
+        names = ("hits", "misses", "walks", "faults")
         for i, counter in enumerate((self.hits, self.misses, self.walks, self.faults)):
+            lo, hi = counter[:16], counter[16:]
+            lo_max = Signal(name=f"{names[i]}_lo_max")
             with m.If(self.clear_counters):
-                m.d.sync += counter.eq(0)
+                m.d.sync += [counter.eq(0), lo_max.eq(0)]
             with m.Elif(events[i]):
-                m.d.sync += counter.eq(counter + 1)
+                m.d.sync += [lo.eq(lo + 1), lo_max.eq(lo == 0xFFFE)]
+                with m.If(lo_max):
+                    m.d.sync += hi.eq(hi + 1)
         return m

