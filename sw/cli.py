@@ -65,6 +65,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "build boards x sizes; write the size/Fmax table and plot into docs/",
     ),
     (
+        ("fmax",),
+        "mmaccel.boards.ooc:configure_fmax",
+        "Fmax and size of the allocator or the MMU alone, out of context (yosys + nextpnr, JSON)",
+    ),
+    (
         ("hw", "selftest"),
         "mmaccel.boards.cli:configure_selftest",
         "randomized check of a board over its serial port against the model",

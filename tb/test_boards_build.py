@@ -227,3 +227,29 @@ def test_sweep_writes_and_merges(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert "| icebreaker | 1024 | - | 1124 |" in (tmp_path / "boards-sweep.md").read_text()
     with pytest.raises(InvalidArgument):
         run_sweep([ice], [], [0], out_dir=tmp_path, build_root=tmp_path, plot=False)
+
+
+def test_fmax_out_of_context(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``mmaccel fmax``: the MMU with 4 entries placed and routed alone on the iCE40 (~15 s)."""
+    folder = tmp_path / "ooc"
+    assert main(["fmax", "mmu", "--device", "ice40", "--entries", "4", "--json",
+                 "--folder", str(folder)]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert out["block"] == "mmu" and out["entries"] == 4 and out["device"] == "ice40"
+    assert out["fmax_mhz"] > 10
+    assert 500 < out["utilization"]["ICESTORM_LC"] < 5280
+    assert (folder / "report.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["fmax", "gfa", "--device", "ice40", "--granules", "70000"], "granules must be in"),
+        (["fmax", "gfa", "--device", "ice40", "--fanout", "3"], "fanout must be 2, 4, 8 or 16"),
+    ],
+)
+def test_fmax_rejects_bad_sizes(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
