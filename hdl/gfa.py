@@ -863,20 +863,24 @@ class GranuleFrameAllocator(wiring.Component):
         for k in range(6):
             with m.If(n6[k]):
                 m.d.comb += top_bit.eq(k)
+        # count's top bit and the rest, and the word's aligned positions, depend on registers
+        # that are stable during the word search: registered every cycle
+        top_bit_q = Signal(3)
+        m.d.sync += top_bit_q.eq(top_bit)
         dk = Signal(32)
-        with m.Switch(top_bit):
+        with m.Switch(top_bit_q):
             for k in range(6):
                 with m.Case(k):
                     m.d.comb += dk.eq(doubled[k])
         rest = Signal(5)
-        m.d.comb += rest.eq(n6 - (Const(1, 6) << top_bit))
+        m.d.sync += rest.eq(n6 - (Const(1, 6) << top_bit))
         amask = Signal(32)
         with m.Switch(glog):
             for g in range(6):
                 with m.Case(g):
-                    m.d.comb += amask.eq(_align_pattern(g))
+                    m.d.sync += amask.eq(_align_pattern(g))
             with m.Default():
-                m.d.comb += amask.eq(((Cat(Const(0, 5), wsel) & gmask) == 0).as_unsigned())
+                m.d.sync += amask.eq(((Cat(Const(0, 5), wsel) & gmask) == 0).as_unsigned())
         dk_q = Signal(32)  # runs of 2**top_bit free granules, registered (WordEval)
         m.d.sync += dk_q.eq(dk)
         word_runs = dk_q & (dk_q >> rest) & amask
@@ -1014,10 +1018,18 @@ class GranuleFrameAllocator(wiring.Component):
         align_pow2 = Signal()  # 0 or a power of two
         count_zero = Signal()
         count_big = Signal()  # count > granules
-        alog = Signal(5)
-        for k in range(5):
-            m.d.comb += alog[k].eq(Cat(*[align[b] for b in range(32) if (b >> k) & 1]).any())
+        # log2 of the (power of two) alignment in granules, clamped to 0..GMAX: an OR tree per
+        # bit over the alignment's bits (no subtraction, no comparator)
+        scaled = align[self.log2gran :]
         glog_next = Signal(range(GMAX + 1))
+        low = scaled[:GMAX]
+        encoded = Cat(
+            *[
+                Cat(*[low[j] for j in range(len(low)) if (j >> k) & 1], Const(0)).any()
+                for k in range(len(glog_next))
+            ]
+        )
+        m.d.comb += glog_next.eq(Mux(scaled[GMAX:].any(), GMAX, encoded))
         # 2**glog_next - 1, straight from the (power of two) alignment: bit i is set when the
         # alignment is above 2**(i + log2gran), up to GMAX bits (a suffix OR, no comparator)
         gmask_next = Cat(
@@ -1030,14 +1042,6 @@ class GranuleFrameAllocator(wiring.Component):
         index_q = Signal(32 - self.log2gran)
         room_q = Signal(signed(19))  # N - count: the last granule index a range may start at
         past_end = Signal()  # FREE / RESERVE: the range leaves the heap (registered in Decode2)
-        with m.If(align == 0):
-            m.d.comb += glog_next.eq(0)
-        with m.Elif(alog <= self.log2gran):
-            m.d.comb += glog_next.eq(0)
-        with m.Elif(alog - self.log2gran >= GMAX):
-            m.d.comb += glog_next.eq(GMAX)
-        with m.Else():
-            m.d.comb += glog_next.eq(alog - self.log2gran)
 
         def respond(status: GfaStatus | Value, address: Value | int = 0) -> None:
             m.d.sync += [resp_valid.eq(1), resp_status.eq(status), resp_addr.eq(address)]
