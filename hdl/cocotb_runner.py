@@ -55,6 +55,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+from .procs import child_pids
+
 __all__ = [
     "LINT_WAIVERS",
     "CocotbFailure",
@@ -377,22 +379,13 @@ def _results(xml: Path) -> tuple[int, list[str]]:
 def _children(pid: int, marker: str) -> list[int]:
     """Direct child processes of ``pid`` whose command line contains ``marker`` (Linux)."""
     out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for child in child_pids().get(pid, []):
         try:
-            stat = (entry / "stat").read_text()
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        # the command name is in parentheses and may contain spaces; ppid follows it
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and fields[1] == str(pid):
-            try:
-                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if marker in cmdline:
-                out.append(int(entry.name))
+        if marker in cmdline:
+            out.append(child)
     return out
 
 

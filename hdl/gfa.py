@@ -259,22 +259,6 @@ def _max_of(m: Module, values: list[Value], name: str) -> Value:
     return _sig(m, result, name)
 
 
-def _le_sum(m: Module, a: Value, b: Value, c: Value, name: str) -> Value:
-    """``a <= b + c`` for unsigned values with one carry chain (carry-save 3:2 first).
-
-    ``b + c - a >= 0`` is the carry out of ``b + c + ~a + 1``; the three addends are reduced
-    bitwise to a sum and a carry vector (one LUT level), then added once.
-    """
-    w = max(len(a), len(b), len(c)) + 2
-    x, y, z = b.as_unsigned()[:w], c.as_unsigned()[:w], ~(a.as_unsigned()[:w])
-    x = Cat(x, Const(0, w - len(x)))
-    y = Cat(y, Const(0, w - len(y)))
-    z = Cat(z, Const((1 << (w - len(z))) - 1, w - len(z)))
-    s = _sig(m, x ^ y ^ z, name + "_s")
-    t = _sig(m, (x & y) | (x & z) | (y & z), name + "_t")
-    return _sig(m, (s + Cat(Const(1, 1), t))[w], name)
-
-
 def _two_or_more(m: Module, bits: Value, name: str) -> Value:
     """Whether two or more bits of ``bits`` are set, as a balanced tree (no carry chain)."""
 
@@ -329,6 +313,16 @@ def _segment_summaries(m: Module, free: Value, name: str) -> list[Summary]:
                     m.d.comb += [pre.eq(table[0]), suf.eq(table[1]), mx.eq(table[2])]
         nodes.append((pre, suf, mx))
     return _merge_runs(m, nodes, 4, f"{name}s")
+
+
+def _registered(m: Module, nodes: list[Summary], width: int, name: str) -> list[Summary]:
+    """``nodes`` held in registers of ``width`` bits (one pipeline stage)."""
+    regs: list[Summary] = []
+    for j, node in enumerate(nodes):
+        reg = tuple(Signal(width, name=f"{name}{j}_{f}") for f in ("pre", "suf", "max"))
+        m.d.sync += [r.eq(v) for r, v in zip(reg, node, strict=True)]
+        regs.append((reg[0], reg[1], reg[2]))
+    return regs
 
 
 def _align_pattern(log2g: int) -> int:
@@ -797,7 +791,8 @@ class GranuleFrameAllocator(wiring.Component):
             fits_i: dict[int, Value] = {F: stage(cc_q <= run_end, f"fits_q{i}c")}
             for j in range(i):
                 d_ij = Mux(slot_full[i], jlen[i - j], jlen[i - j - 1] | slot_pre[i])
-                small = _le_sum(m, count, slot_suf[j] & ~gmask[:VW], d_ij, f"small{i}_{j}")
+                # count <= (suf_j rounded down) + D_ij
+                small = _sum_ge(m, [slot_suf[j] & ~gmask[:VW], d_ij], [count], 0, f"small{i}_{j}")
                 fits_i[j] = stage(Mux(small_align, small, ce_q[j] <= d_ij), f"fits_q{i}_{j}")
             fits_q.append(fits_i)
 
@@ -913,26 +908,10 @@ class GranuleFrameAllocator(wiring.Component):
                 m.d.comb += new_word.eq(Mux(b2_idx == W - 1, self.pad_word, 0))
         # Word summary in three stages: 8-bit segments (wc), halves (wd), the word (we).
         segs = _segment_summaries(m, ~c_word, "ws")
-        seg_q = [
-            (
-                Signal(4, name=f"seg{j}_pre"),
-                Signal(4, name=f"seg{j}_suf"),
-                Signal(4, name=f"seg{j}_max"),
-            )
-            for j in range(4)
-        ]
-        m.d.sync += [seg_q[j][k].eq(segs[j][k]) for j in range(4) for k in range(3)]
-        halves = _merge_runs(m, [(a, b, c) for a, b, c in seg_q], 8, "wh")
-        half_q = [
-            (
-                Signal(5, name=f"half{j}_pre"),
-                Signal(5, name=f"half{j}_suf"),
-                Signal(5, name=f"half{j}_max"),
-            )
-            for j in range(2)
-        ]
-        m.d.sync += [half_q[j][k].eq(halves[j][k]) for j in range(2) for k in range(3)]
-        whole = _merge_runs(m, [(a, b, c) for a, b, c in half_q], 16, "ww")[0]
+        seg_q = _registered(m, segs, 4, "seg")
+        halves = _merge_runs(m, seg_q, 8, "wh")
+        half_q = _registered(m, halves, 5, "half")
+        whole = _merge_runs(m, half_q, 16, "ww")[0]
         e_pre = Signal(6)
         e_suf = Signal(6)
         e_max = Signal(6)

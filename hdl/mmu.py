@@ -371,30 +371,22 @@ class Tlb(wiring.Component):
 
         fast = []
         for i, e in enumerate(ent):
-            c1 = [
-                lut(
-                    f"fast_vpn1_eq{i}_{k}",
-                    eq2,
-                    e.vpn1[2 * k],
-                    e.vpn1[2 * k + 1],
-                    vpn1[2 * k],
-                    vpn1[2 * k + 1],
-                    keep=True,
-                )
-                for k in range(5)
-            ]
-            c0 = [
-                lut(
-                    f"fast_vpn0_eq{i}_{k}",
-                    eq2,
-                    e.vpn0[2 * k],
-                    e.vpn0[2 * k + 1],
-                    vpn0[2 * k],
-                    vpn0[2 * k + 1],
-                    keep=True,
-                )
-                for k in range(5)
-            ]
+            # the tag compared two bits per LUT: VPN[1] and VPN[0], 5 LUTs each
+            c1, c0 = (
+                [
+                    lut(
+                        f"fast_{tag}_eq{i}_{k}",
+                        eq2,
+                        stored[2 * k],
+                        stored[2 * k + 1],
+                        asked[2 * k],
+                        asked[2 * k + 1],
+                        keep=True,
+                    )
+                    for k in range(5)
+                ]
+                for tag, stored, asked in (("vpn1", e.vpn1, vpn1), ("vpn0", e.vpn0, vpn0))
+            )
             t1a = lut(f"fast_t1a{i}", and_all, *c1[:4], keep=True)
             t1b = lut(f"fast_t1b{i}", and_all, c1[4], live_r[i], keep=True)
             t0a = lut(

@@ -651,6 +651,18 @@ def test_random_mix_against_model() -> None:
 # -- control registers --
 
 
+def _wb_bench() -> tuple[Tables, int, MmuWishbone, Simulator, dict[str, int]]:
+    """Page tables mapping VA to 0x90 read-write, an 8-entry MmuWishbone in a simulator with
+    its clock, and the register map's word addresses by name."""
+    t = Tables()
+    root = t.frame()
+    t.map4k(root, VA, 0x90, RW)
+    dut = MmuWishbone(8)
+    simulator = Simulator(dut)
+    simulator.add_clock(1e-8)
+    return t, root, dut, simulator, {r.name: r.word for r in MMU_REGMAP}
+
+
 def _wb_flush_race(
     offset: int, *, cached: bool, latency: int = 1
 ) -> tuple[int | None, Response, Response]:
@@ -665,13 +677,7 @@ def _wb_flush_race(
     cycle the translation was accepted (None if before cycle 0), its answer, and the answer
     of a translation of VA issued after both have completed.
     """
-    t = Tables()
-    root = t.frame()
-    t.map4k(root, VA, 0x90, RW)
-    dut = MmuWishbone(8)
-    simulator = Simulator(dut)
-    simulator.add_clock(1e-8)
-    word = {r.name: r.word for r in MMU_REGMAP}
+    t, root, dut, simulator, word = _wb_bench()
     out: dict[str, Any] = {}
 
     async def memory(ctx: Any) -> None:
@@ -775,13 +781,7 @@ def test_register_flush_racing_a_walk(offset: int) -> None:
 
 
 def test_control_registers() -> None:
-    t = Tables()
-    root = t.frame()
-    t.map4k(root, VA, 0x90, RW)
-    dut = MmuWishbone(8)
-    simulator = Simulator(dut)
-    simulator.add_clock(1e-8)
-    word = {r.name: r.word for r in MMU_REGMAP}
+    t, root, dut, simulator, word = _wb_bench()
     satp = satp_value(5, root)
     seen: dict[str, Any] = {}
 

@@ -40,6 +40,8 @@ from typing import Literal
 from amaranth.back import rtlil
 from amaranth.hdl import ClockDomain, Elaboratable, Module
 
+from ..procs import child_pids
+
 __all__ = [
     "FormalHarness",
     "Method",
@@ -327,16 +329,7 @@ def _messages(rtlil_text: str) -> dict[str, str]:
 
 def _kill_tree(pid: int) -> None:
     """Kill ``pid`` and all its descendants (found through /proc; Linux)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+    children = child_pids()
     todo, tree = [pid], []
     while todo:
         p = todo.pop()
