@@ -33,6 +33,7 @@ from mmaccel.sw.errors import MemoryManagerError
 from .targets import BoardConfig, BoardTarget
 
 __all__ = [
+    "SYNTH_PREPARE",
     "BuildError",
     "BuildResult",
     "build_board",
@@ -42,6 +43,18 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
+
+#: Yosys commands run on the design before synthesis, per FPGA family. On the iCE40 every
+#: Amaranth state machine (``fsm_state``) is re-encoded one-hot: its state decode is then one
+#: flip-flop instead of a LUT tree, which shortens the allocator's control paths (measured on
+#: the iCEBreaker: 39.7 / 41.6 / 41.9 MHz one-hot against 39.8 / 39.3 / 40.8 binary, nextpnr
+#: seeds 1-3). This relies on the iCE40 platform's power-on reset, which every Amaranth iCE40
+#: design has (its block RAMs need it): Yosys drops the state register's init value and the
+#: reset puts the machine in its initial state.
+SYNTH_PREPARE: dict[str, str] = {
+    "ice40": 'setattr -set fsm_encoding "one-hot" w:fsm_state',
+    "ecp5": "",
+}
 
 
 class BuildError(MemoryManagerError):
@@ -246,7 +259,12 @@ def build_board(
     saved = dict(os.environ)
     os.environ.update({k: v for k, v in env.items() if k in target.tool_env})
     try:
-        plan = platform.prepare(BoardTop(target, config), name="top", nextpnr_opts=nextpnr_opts)
+        plan = platform.prepare(
+            BoardTop(target, config),
+            name="top",
+            nextpnr_opts=nextpnr_opts,
+            script_after_read=SYNTH_PREPARE[target.family],
+        )
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -35,7 +35,7 @@ def configure_boards(parser: argparse.ArgumentParser) -> None:
 def _run_boards(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for target in BOARDS.values():
-        d = target.defaults
+        d = target.config()  # what a build with no size options has
         rows.append(
             {
                 "board": target.name,
@@ -76,7 +76,9 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
         "--tlb-entries", type=int, help="MMU TLB entries (0 = no MMU; default per board)"
     )
     parser.add_argument(
-        "--ptmem-bytes", type=int, help="page-table block RAM in bytes (default per board)"
+        "--ptmem-bytes",
+        type=int,
+        help="page-table memory in bytes (default: the board's with the MMU, 0 without it)",
     )
     parser.add_argument("--baud", type=int, help="host link baud rate (default 115200)")
     parser.add_argument(

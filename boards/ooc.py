@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 
 from mmaccel.sw.errors import InvalidArgument
 
-from .build import BuildError, _yowasp_command, count_cells, parse_report
+from .build import SYNTH_PREPARE, BuildError, _yowasp_command, count_cells, parse_report
 
 __all__ = ["DEVICES", "OocWrapper", "configure_fmax", "measure_fmax"]
 
@@ -135,6 +135,7 @@ def measure_fmax(
     work = folder or Path(tempfile.mkdtemp(prefix=f"mmaccel-fmax-{block}-{device}-"))
     work.mkdir(parents=True, exist_ok=True)
     (work / "top.v").write_text(verilog.convert(top, name="ooc_top"))
+    synth_command = f"{synth} -top ooc_top -json net.json"
     steps = [
         (
             "yosys",
@@ -144,7 +145,9 @@ def measure_fmax(
                 "-l",
                 "yosys.log",
                 "-p",
-                f"read_verilog -sv top.v; {synth} -top ooc_top -json net.json",
+                "; ".join(
+                    c for c in ("read_verilog -sv top.v", SYNTH_PREPARE[device], synth_command) if c
+                ),
             ],
         ),
         (

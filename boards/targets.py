@@ -175,12 +175,19 @@ class BoardTarget:
         baud: int | None = None,
         gfa_fanout: int | None = None,
     ) -> BoardConfig:
-        """The default sizes with the given ones replaced (None keeps the default)."""
+        """The default sizes with the given ones replaced (None keeps the default).
+
+        The page-table memory serves the MMU's walker only: without the MMU (``tlb_entries``
+        0) its default is 0, which leaves the logic cells and RAM to the allocator.
+        """
         d = self.defaults
+        tlb = d.tlb_entries if tlb_entries is None else tlb_entries
+        if ptmem_bytes is None:
+            ptmem_bytes = d.ptmem_bytes if tlb else 0
         return BoardConfig(
             granules=d.granules if granules is None else granules,
-            tlb_entries=d.tlb_entries if tlb_entries is None else tlb_entries,
-            ptmem_bytes=d.ptmem_bytes if ptmem_bytes is None else ptmem_bytes,
+            tlb_entries=tlb,
+            ptmem_bytes=ptmem_bytes,
             log2gran=d.log2gran,
             gfa_base=d.gfa_base,
             baud=d.baud if baud is None else baud,

@@ -7,7 +7,7 @@
                                                   ├─ 0x0200_0000 MMU control (MMU_REGMAP)
                                                   ├─ 0x0300_0000 MMU probe (PROBE_REGMAP)
                                                   └─ 0x0400_0000 page-table memory ─┐
-         MMU page-table walker ─ buffer ─ decoder (PA 0 .. ptmem) ─── arbiter ──────┴─ RAM
+         MMU page-table walker ─ buffer ─ decoder (PA 0 .. ptmem) ─── arbiter ──────┴─ buffer ─ RAM
 
 The page-table memory appears at physical address 0 to the MMU's walker and at 0x0400_0000 to
 the host, so the host writes page tables built by the model (at the same physical addresses)
@@ -456,7 +456,12 @@ class BoardCore(wiring.Component):
             m.submodules.ptmem_arbiter = arbiter = WishboneArbiter(
                 addr_width=ram_aw, count=3 if c.tlb_entries else 2
             )
-            wiring.connect(m, arbiter.bus, ram.bus)
+            # A register stage between the arbiter and the RAM (two cycles more per access):
+            # the RAM's write enable, which reaches every block RAM of the memory (32 DP16KD
+            # on the ECP5 at 64 KiB), then comes from flip-flops, not from the arbiter's choice.
+            m.submodules.ptmem_buffer = ram_buffer = WishboneBuffer(addr_width=ram_aw)
+            wiring.connect(m, arbiter.bus, ram_buffer.initiator)
+            wiring.connect(m, ram_buffer.responder, ram.bus)
             m.submodules.ptmem_clear = clearer = _MemoryClear(depth=depth, addr_width=ram_aw)
             wiring.connect(m, clearer.bus, arbiter.initiators[1])
             # the start is registered: the register decode does not reach the clear engine

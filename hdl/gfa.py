@@ -66,9 +66,11 @@ level constants and the ``full`` flag of each node are registers or stored bits,
 that end a loop (last word or node issued, next level, finish) are registers set one cycle
 ahead. The walk's group evaluation is two register stages: every sum and every comparison of
 a candidate run start with a run end is made from registers and registered, then a one-hot
-selection and the lowest-hit tree choose the answer. The word summary is three stages (4-bit
-tables and 8-bit segments, halves, word) and a level's combine two (runs and sums, maximum).
-See ``docs/gfa.md`` for the measured Fmax.
+selection and the lowest-hit tree choose the answer; only the state register depends on that
+choice (the descent is loaded whatever it is, the step back reads a saved copy). The word
+summary is three stages after the rewritten word's 4-bit tables (8-bit segments, halves,
+word) and a level's combine two (runs and sums, maximum). The summary forwarding is decided a
+cycle ahead (registered selects). See ``docs/gfa.md`` for the measured Fmax.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
@@ -297,11 +299,9 @@ def _nibble_summary(bits: int) -> Summary:
     return Const(runs[0], 3), Const(runs[-1], 3), Const(max(runs), 3)
 
 
-def _segment_summaries(m: Module, free: Value, name: str) -> list[Summary]:
-    """(pre, suf, max) of the four 8-bit segments of a 32-bit free mask.
-
-    Each nibble's summary is a table (one LUT4 per output bit), then one merge level.
-    """
+def _nibble_summaries(m: Module, free: Value, name: str) -> list[Summary]:
+    """(pre, suf, max) of the eight nibbles of a 32-bit free mask: a table each (one LUT4 per
+    output bit)."""
     nodes: list[Summary] = []
     for k in range(8):
         nibble = free[4 * k : 4 * k + 4]
@@ -312,7 +312,7 @@ def _segment_summaries(m: Module, free: Value, name: str) -> list[Summary]:
                     table = _nibble_summary(bits)
                     m.d.comb += [pre.eq(table[0]), suf.eq(table[1]), mx.eq(table[2])]
         nodes.append((pre, suf, mx))
-    return _merge_runs(m, nodes, 4, f"{name}s")
+    return nodes
 
 
 def _registered(m: Module, nodes: list[Summary], width: int, name: str) -> list[Summary]:
@@ -530,6 +530,8 @@ class GranuleFrameAllocator(wiring.Component):
         lvl = Signal(range(T + 1))  # level of the group being read
         gaddr = Signal(AW)  # group address (search) / node index being issued (passes)
         s0 = Signal(range(F + 1))  # first eligible slot when resuming after a rejected descent
+        pop_lvl = Signal(range(T + 1))  # the group SearchPop resumes after (its level, address)
+        pop_gaddr = Signal(AW)
         carry = Signal(PW)  # start of the free run entering the group
         wsel = Signal(AW)  # word examined by the in-word search
         found_p = Signal(PW)  # allocated granule index
@@ -552,14 +554,12 @@ class GranuleFrameAllocator(wiring.Component):
         # and its summary written (``wf``).
         vb = Signal()
         b_idx = Signal(AW)
-        c_word = Signal(32)  # the rewritten word (stage wc)
         wc, wd, we_, wf = (Signal(name=f"w{s}_valid") for s in "cdef")
-        wc_idx, wd_idx, we_idx, wf_idx = (Signal(AW, name=f"w{s}_idx") for s in "cdef")
+        wc_idx, wd_idx, we_idx = (Signal(AW, name=f"w{s}_idx") for s in "cde")
         # Pipeline of a level pass: a group is read (on the port while ``lb``), registered in
         # the slots (``lc``: first half of the combine), combined (``ld``) and written (``le``).
         lb, lc, ld, le = (Signal(name=f"l{s}_valid") for s in "bcde")
-        lb_idx, lc_idx, ld_idx, le_idx = (Signal(AW, name=f"l{s}_idx") for s in "bcde")
-        le_lvl = Signal(range(T + 1))  # level of the node written in stage le
+        lb_idx, lc_idx, ld_idx = (Signal(AW, name=f"l{s}_idx") for s in "bcd")
         resp_valid = Signal()
         resp_status = Signal(4)
         resp_addr = Signal(32)
@@ -574,7 +574,9 @@ class GranuleFrameAllocator(wiring.Component):
         with m.If(self.resp.valid & self.resp.ready):
             m.d.sync += resp_valid.eq(0)
 
-        # Writes to the summary memories: level ``wlvl`` node ``windex``.
+        # Writes to the summary memories: level ``wlvl`` node ``windex`` (stage wf or le). The
+        # write's position is known a cycle ahead (from stages we / ld), so it is registered:
+        # the memories' write address and the forwarding decisions below come from registers.
         wen = Signal()
         wlvl = Signal(range(T + 1))
         windex = Signal(AW)
@@ -594,20 +596,31 @@ class GranuleFrameAllocator(wiring.Component):
         start_addr_q = Signal(range(depth))
         finish_q = Signal()  # the root is written in this cycle (decided one cycle ahead)
         rbase = Signal(range(depth))
-        wbase = Signal(range(depth))
         with m.Switch(lvl):
             for level in range(T):
                 with m.Case(level):
                     m.d.comb += rbase.eq(row_base[level])
-        with m.Switch(wlvl):
+        raddr = _sig(m, Mux(start_q, start_addr_q, rbase | gaddr), "raddr")
+        # The write of the next cycle: stage ld's node (level lvl + 1), else stage we's word.
+        next_wen = _sig(m, ld | we_, "next_wen")
+        next_lvl = _sig(m, Mux(ld, lvl + 1, 0)[: len(wlvl)], "next_wlvl")
+        next_index = _sig(m, Mux(ld, ld_idx, we_idx), "next_windex")
+        next_base = Signal(range(depth))
+        with m.Switch(next_lvl):
             for level in range(T):
                 with m.Case(level):
-                    m.d.comb += wbase.eq(row_base[level])
-        raddr = _sig(m, Mux(start_q, start_addr_q, rbase | gaddr), "raddr")
-        raddr_q = Signal(range(depth))  # the row on the read ports' data now
-        m.d.sync += raddr_q.eq(raddr)
-        waddr = _sig(m, wbase | (windex >> LF), "waddr")
-        wmem = _sig(m, wen & (wlvl != T), "wmem")  # a write to the memories, not the root
+                    m.d.comb += next_base.eq(row_base[level])
+        next_waddr = _sig(m, next_base | (next_index >> LF), "next_waddr")
+        next_wmem = _sig(m, next_wen & (next_lvl != T), "next_wmem")  # not the root
+        waddr = Signal(range(depth))
+        wmem = Signal()  # a write to the memories, not the root
+        m.d.sync += [
+            wen.eq(next_wen),
+            wlvl.eq(next_lvl),
+            windex.eq(next_index),
+            waddr.eq(next_waddr),
+            wmem.eq(next_wmem),
+        ]
         for bank in range(F):
             m.d.comb += [
                 sum_r[bank].addr.eq(raddr),
@@ -620,50 +633,35 @@ class GranuleFrameAllocator(wiring.Component):
         # read ports are not transparent: a summary written in the cycle of the read (held in
         # ``last_*``) or in the cycle the data comes out replaces the stale one. (A level pass
         # reads the next level's group one cycle before the previous level's last write.)
-        last_valid = Signal()
-        last_addr = Signal(range(depth))
-        last_bank = Signal(LF)
+        # Both cases are decided a cycle ahead and registered (``fwd_now``, ``fwd_last``), so
+        # the slot's input is two multiplexers after registers and the block RAM's output.
         last_pre = Signal(VW)
         last_suf = Signal(VW)
         last_max = Signal(VW)
         last_full = Signal()
         m.d.sync += [
-            last_valid.eq(wmem),
-            last_addr.eq(waddr),
-            last_bank.eq(windex[:LF]),
             last_pre.eq(w_pre),
             last_suf.eq(w_suf),
             last_max.eq(w_max),
             last_full.eq(w_full),
         ]
-        fwd_now = [
-            _sig(m, wmem & (windex[:LF] == i) & (waddr == raddr_q), f"fwd_now{i}") for i in range(F)
-        ]
-        fwd_last = [
-            _sig(m, last_valid & (last_bank == i) & (last_addr == raddr_q), f"fwd_last{i}")
-            for i in range(F)
-        ]
+        fwd_now = [Signal(name=f"fwd_now{i}") for i in range(F)]  # the write of this cycle
+        fwd_last = [Signal(name=f"fwd_last{i}") for i in range(F)]  # the previous cycle's
+        for i in range(F):
+            m.d.sync += [
+                fwd_now[i].eq(next_wmem & (next_index[:LF] == i) & (next_waddr == raddr)),
+                fwd_last[i].eq(wmem & (windex[:LF] == i) & (waddr == raddr)),
+            ]
         slot_pre = [Signal(VW, name=f"slot_pre{i}") for i in range(F)]
         slot_suf = [Signal(VW, name=f"slot_suf{i}") for i in range(F)]
         slot_max = [Signal(VW, name=f"slot_max{i}") for i in range(F)]
         slot_full = [Signal(name=f"slot_full{i}") for i in range(F)]  # stored, not compared
         for i in range(F):
-            # the forwarded value is chosen off the block RAM's path: one 2:1 multiplexer
-            # after its (slow) output
-            now, last = fwd_now[i], fwd_last[i]
-            fwd_any = _sig(m, now | last, f"fwd_any{i}")
-            fwd_val = _sig(
-                m,
-                Mux(
-                    now,
-                    Cat(w_pre, w_suf, w_max, w_full),
-                    Cat(last_pre, last_suf, last_max, last_full),
-                ),
-                f"fwd_val{i}",
-            )
+            written = Cat(w_pre, w_suf, w_max, w_full)
+            held = Cat(last_pre, last_suf, last_max, last_full)
             read = Cat(rd_pre[i], rd_suf[i], rd_max[i], rd_full[i])
             m.d.sync += Cat(slot_pre[i], slot_suf[i], slot_max[i], slot_full[i]).eq(
-                Mux(fwd_any, fwd_val, read)
+                Mux(fwd_now[i], written, Mux(fwd_last[i], held, read))
             )
         jlen = [Signal(VW + 2, name=f"jlen{j}") for j in range(F + 1)]  # j * length
         length = Signal(VW + 1)  # granules per node of level ``lvl``
@@ -907,7 +905,9 @@ class GranuleFrameAllocator(wiring.Component):
             with m.Default():
                 m.d.comb += new_word.eq(Mux(b2_idx == W - 1, self.pad_word, 0))
         # Word summary in three stages: 8-bit segments (wc), halves (wd), the word (we).
-        segs = _segment_summaries(m, ~c_word, "ws")
+        # (the nibbles' tables are looked up from the rewritten word before stage wc)
+        nib_q = _registered(m, _nibble_summaries(m, ~new_word, "wn"), 3, "nib")
+        segs = _merge_runs(m, nib_q, 4, "ws")
         seg_q = _registered(m, segs, 4, "seg")
         halves = _merge_runs(m, seg_q, 8, "wh")
         half_q = _registered(m, halves, 5, "half")
@@ -920,7 +920,8 @@ class GranuleFrameAllocator(wiring.Component):
         free_d = Signal()
         free_e = Signal()
         e_full = Signal()
-        m.d.sync += [free_d.eq(c_word == 0), free_e.eq(free_d), e_full.eq(free_e)]
+        nib_free = Cat(*(pre == 4 for pre, _, _ in nib_q)).all()
+        m.d.sync += [free_d.eq(nib_free), free_e.eq(free_d), e_full.eq(free_e)]
         l_pre = Signal(VW)  # combined node summary (stage le of the level passes)
         l_suf = Signal(VW)
         l_max = Signal(VW)
@@ -943,7 +944,6 @@ class GranuleFrameAllocator(wiring.Component):
             we_.eq(wd),
             we_idx.eq(wd_idx),
             wf.eq(we_),
-            wf_idx.eq(we_idx),
         ]
         m.d.sync += [
             lc.eq(lb),
@@ -951,32 +951,16 @@ class GranuleFrameAllocator(wiring.Component):
             ld.eq(lc),
             ld_idx.eq(lc_idx),
             le.eq(ld),
-            le_idx.eq(ld_idx),
-            le_lvl.eq(lvl + 1),
         ]
         with m.If(vb2 & in_words):
             m.d.comb += [gat_w.addr.eq(b2_idx), gat_w.data.eq(new_word), gat_w.en.eq(1)]
-            m.d.sync += c_word.eq(new_word)
-        with m.If(wf):
-            m.d.comb += [
-                wen.eq(1),
-                wlvl.eq(0),
-                windex.eq(wf_idx),
-                w_pre.eq(e_pre),
-                w_suf.eq(e_suf),
-                w_max.eq(e_max),
-                w_full.eq(e_full),
-            ]
-        with m.If(le):
-            m.d.comb += [
-                wen.eq(1),
-                wlvl.eq(le_lvl),
-                windex.eq(le_idx),
-                w_pre.eq(l_pre),
-                w_suf.eq(l_suf),
-                w_max.eq(l_max),
-                w_full.eq(l_full),
-            ]
+        # the summary written (position registered above): stage le's node, else wf's word
+        m.d.comb += [
+            w_pre.eq(Mux(le, l_pre, e_pre)),
+            w_suf.eq(Mux(le, l_suf, e_suf)),
+            w_max.eq(Mux(le, l_max, e_max)),
+            w_full.eq(Mux(le, l_full, e_full)),
+        ]
         for bank in range(F):
             port = sum_w[bank]
             m.d.comb += [
@@ -997,6 +981,8 @@ class GranuleFrameAllocator(wiring.Component):
         align_pow2 = Signal()  # 0 or a power of two
         count_zero = Signal()
         count_big = Signal()  # count > granules
+        count_le32 = Signal()  # count <= 32 (registered every cycle from count)
+        m.d.sync += count_le32.eq(count <= 32)
         # log2 of the (power of two) alignment in granules, clamped to 0..GMAX: an OR tree per
         # bit over the alignment's bits (no subtraction, no comparator)
         scaled = align[self.log2gran :]
@@ -1060,15 +1046,18 @@ class GranuleFrameAllocator(wiring.Component):
             ]
             m.next = "UpdateLevel"
 
+        def load_range() -> None:
+            """The run at ``found_p`` becomes the range to update (Found, WordFound)."""
+            m.d.sync += [rstart.eq(found_p), rlast.eq(found_p + count - 1)]
+
         def found() -> None:
-            """The run at ``found_p`` is allocated: issue the read of its first word now."""
-            found_last = (found_p[:5] + count) <= 32  # the run ends in this word
-            m.d.comb += gat_r.addr.eq(found_p[5:])
+            """The run at ``found_p`` is allocated: its first word (``wsel``) is read now."""
+            # the run ends in this word (count <= 32, registered, and a 6-bit sum)
+            found_last = count_le32 & ((found_p[:5] + count[:6]) <= 32)
             m.d.sync += [
-                rstart.eq(found_p),
-                rlast.eq(found_p + count - 1),
                 gaddr.eq(found_p[5:] + 1),
                 issued.eq(found_last),
+                first_pending.eq(0),  # the first word is issued here
                 b_first.eq(1),
                 b_last.eq(found_last),
                 vb.eq(1),
@@ -1131,8 +1120,11 @@ class GranuleFrameAllocator(wiring.Component):
 
         with m.FSM():
             with m.State("Idle"):
-                # the cycle after acceptance (Decode) reads the root's children
+                # the cycle after acceptance (Decode) reads the root's children, and every
+                # register derived from the group position (node starts, level constants)
+                # is the root group's from Decode on
                 m.d.sync += [start_q.eq(1), start_addr_q.eq(row_base[T - 1])]
+                m.d.sync += [lvl.eq(T - 1), gaddr.eq(0)]
                 m.d.comb += [
                     self.busy.eq(0),
                     self.req.ready.eq(~resp_valid | self.resp.ready),
@@ -1153,35 +1145,39 @@ class GranuleFrameAllocator(wiring.Component):
                 # The request's checks (registered every cycle, see above) are acted on in
                 # Decode2. The root's children (row 0 of level T - 1, ``start_addr_q`` set in
                 # Idle) are read meanwhile in case this is an ALLOC, and again in Decode2.
-                m.d.sync += [lvl.eq(T - 1), gaddr.eq(0), s0.eq(0), carry.eq(0)]
+                m.d.sync += [s0.eq(0), carry.eq(0)]
                 m.next = "Decode2"
 
             with m.State("Decode2"):
+                # CLEAR's pass over every word, loaded whatever the request (the other
+                # operations load these registers again before they use them; gaddr is
+                # already 0, the root group an ALLOC searches first)
+                m.d.sync += [
+                    rstart.eq(0),
+                    rlast.eq(W * 32 - 1),
+                    gaddr.eq(0),
+                    issued.eq(0),
+                    first_pending.eq(1),
+                    mode.eq(2),
+                ]
                 with m.If(early):
                     respond(early_status)
                 with m.Elif(op == GfaOp.ALLOC):
                     # the root's group is in the slots at the end of this cycle
                     m.next = "SearchPrep"
                 with m.Elif(op == GfaOp.CLEAR):
-                    m.d.sync += [
-                        rstart.eq(0),
-                        rlast.eq(W * 32 - 1),
-                        gaddr.eq(0),
-                        issued.eq(0),
-                        first_pending.eq(1),
-                        mode.eq(2),
-                    ]
                     m.next = "UpdateWords"
                 with m.Else():
                     m.next = "Range"  # FREE / RESERVE
 
             with m.State("Range"):
-                # FREE / RESERVE: the range's end, compared in Decode2, decides here
+                # FREE / RESERVE: the range's end, compared in Decode2, decides here (the
+                # pass registers are loaded whatever the outcome: only the state depends on it)
+                start_pass_check(index_q, index_q + count - 1)
+                m.d.sync += mode.eq(Mux(op == GfaOp.FREE, 1, 0))
                 with m.If(bad_addr | past_end):
                     respond(GfaStatus.BAD_ADDR)
                 with m.Else():
-                    start_pass_check(index_q, index_q + count - 1)
-                    m.d.sync += mode.eq(Mux(op == GfaOp.FREE, 1, 0))
                     m.next = "Check"
 
             # -- the walk down the tree: read, register, evaluate ---------------------------
@@ -1200,14 +1196,19 @@ class GranuleFrameAllocator(wiring.Component):
                 # Registers are loaded whatever the outcome where that is harmless (each is
                 # reloaded before its next use otherwise), so that only the state and the
                 # group position depend on the whole decision.
+                # The descent is loaded unconditionally too (SearchPop resumes from the group
+                # saved in pop_*), so the decision reaches only the state register.
                 m.d.sync += [
                     found_p.eq(hit_p),
-                    wsel.eq(Cat(hit_slot, gaddr)),
+                    # the word read next: the found run's first (Found) or the one to search
+                    wsel.eq(Mux(hit_fit, hit_p[5:], Cat(hit_slot, gaddr))),
                     s0.eq(0),
                     carry.eq(hit_carry),
+                    lvl.eq(lvl - 1),
+                    gaddr.eq(Cat(hit_slot, gaddr)),
+                    pop_lvl.eq(lvl),
+                    pop_gaddr.eq(gaddr),
                 ]
-                with m.If(hit_any):
-                    m.d.sync += [lvl.eq(lvl - 1), gaddr.eq(Cat(hit_slot, gaddr))]
                 with m.If(hit_any & hit_fit):
                     m.next = "Found"
                 with m.Elif(hit_any & (lvl == 0)):
@@ -1218,17 +1219,15 @@ class GranuleFrameAllocator(wiring.Component):
                     m.next = "SearchPop"
 
             with m.State("SearchPop"):
-                # Group (lvl, gaddr) holds no answer: resume after its parent in the group above.
-                with m.If(lvl == T - 1):
+                # Group (pop_lvl, pop_gaddr) holds no answer: resume after its parent in the
+                # group above.
+                up_lvl = pop_lvl + 1
+                up_gaddr = pop_gaddr >> LF
+                m.d.sync += [lvl.eq(up_lvl), gaddr.eq(up_gaddr), s0.eq(pop_gaddr[:LF] + 1)]
+                m.d.sync += [pop_lvl.eq(up_lvl), pop_gaddr.eq(up_gaddr)]
+                with m.If(pop_lvl == T - 1):
                     respond(GfaStatus.NO_SPACE)
-                with m.Elif(gaddr[:LF] == F - 1):
-                    m.d.sync += [lvl.eq(lvl + 1), gaddr.eq(gaddr >> LF)]
-                with m.Else():
-                    m.d.sync += [
-                        lvl.eq(lvl + 1),
-                        gaddr.eq(gaddr >> LF),
-                        s0.eq(gaddr[:LF] + 1),
-                    ]
+                with m.Elif(pop_gaddr[:LF] != F - 1):
                     m.next = "SearchRead"
 
             with m.State("WordRead"):
@@ -1254,10 +1253,20 @@ class GranuleFrameAllocator(wiring.Component):
                     lvl.eq(0),
                     gaddr.eq(wsel >> LF),
                     s0.eq(wsel[:LF] + 1),
+                    pop_lvl.eq(0),
+                    pop_gaddr.eq(wsel >> LF),
                 ]
                 m.next = "WordFound"
 
             with m.State("WordFound"):
+                # the range and the first word's read address whatever the outcome, so that
+                # only the state depends on it (the GAT's read address feeds the block RAM's
+                # read/write collision logic)
+                load_range()
+                m.d.comb += gat_r.addr.eq(wsel)  # found_p's word
+                # gaddr as found() sets it, or as WordPick set it (not "unchanged": gaddr's
+                # enable then depends on the state alone)
+                m.d.sync += gaddr.eq(Mux(run_found, found_p[5:] + 1, wsel >> LF))
                 with m.If(run_found):
                     found()
                 with m.Elif(wsel[:LF] == F - 1):
@@ -1266,14 +1275,17 @@ class GranuleFrameAllocator(wiring.Component):
                     m.next = "SearchRead"
 
             with m.State("Found"):
+                load_range()
+                m.d.comb += gat_r.addr.eq(wsel)  # found_p's word
                 found()
 
             # -- FREE / RESERVE: every granule of the range must be in use / free -----------
             with m.State("Check"):
+                # (gaddr counts on past the range: those reads are not used)
+                m.d.comb += gat_r.addr.eq(gaddr)
+                m.d.sync += gaddr.eq(gaddr + 1)
                 with m.If(~issued):
-                    m.d.comb += gat_r.addr.eq(gaddr)
                     m.d.sync += [
-                        gaddr.eq(gaddr + 1),
                         issued.eq(gaddr == rlast[5:]),
                         first_pending.eq(0),
                         b_first.eq(first_pending),
@@ -1297,10 +1309,11 @@ class GranuleFrameAllocator(wiring.Component):
             # write their summaries -----------------------------------------------------------
             with m.State("UpdateWords"):
                 m.d.comb += in_words.eq(1)
+                # (gaddr counts on past the range: those reads are not used)
+                m.d.comb += gat_r.addr.eq(gaddr)
+                m.d.sync += gaddr.eq(gaddr + 1)
                 with m.If(~issued):
-                    m.d.comb += gat_r.addr.eq(gaddr)
                     m.d.sync += [
-                        gaddr.eq(gaddr + 1),
                         issued.eq(gaddr == rlast[5:]),
                         first_pending.eq(0),
                         b_first.eq(first_pending),
@@ -1320,9 +1333,9 @@ class GranuleFrameAllocator(wiring.Component):
             # -- summaries, level by level: read the children (lb), register them and sum
             # (lc), combine (ld), write the node of level lvl + 1 (le) --------------------------
             with m.State("UpdateLevel"):
+                m.d.sync += gaddr.eq(gaddr + 1)  # (counts on past hi_node: reads not used)
                 with m.If(~issued):
                     m.d.sync += [
-                        gaddr.eq(gaddr + 1),
                         issued.eq(gaddr == hi_node),
                         lb.eq(1),
                         lb_idx.eq(gaddr),

@@ -64,7 +64,9 @@ def test_config_overrides() -> None:
     target = get_board("ulx3s-85f")
     config = target.config(granules=1024, tlb_entries=0)
     assert (config.granules, config.tlb_entries) == (1024, 0)
-    assert config.ptmem_bytes == target.defaults.ptmem_bytes
+    assert config.ptmem_bytes == 0  # page tables only with the MMU, unless asked for
+    assert target.config(tlb_entries=0, ptmem_bytes=8192).ptmem_bytes == 8192
+    assert target.config(granules=0).ptmem_bytes == target.defaults.ptmem_bytes
     assert config.label() == "g1024-t0"
     assert target.config(gfa_fanout=2).label() == "g65536-t16-f2"
     assert target.config(gfa_fanout=2).gfa_fanout == 2 and target.defaults.gfa_fanout == 4
@@ -148,6 +150,8 @@ def test_build_icebreaker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (the allocator's iCE40 build takes several minutes; it is the slow test below)."""
     out = _check_build("icebreaker", ["--granules", "0", "--tlb-entries", "4"], tmp_path, capsys)
     assert out["config"]["tlb_entries"] == 4
+    # the state machines were re-encoded one-hot (SYNTH_PREPARE), the bridge's among them
+    assert "using `one-hot' encoding" in (tmp_path / "top.rpt").read_text()
     assert out["utilization"]["ICESTORM_SPRAM"]["used"] == 2
     assert out["utilization"]["ICESTORM_LC"]["used"] <= 5280
 

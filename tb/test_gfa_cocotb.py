@@ -30,6 +30,10 @@ GFA_LINT_WAIVERS = {
     ),
 }
 
+#: Requests of the soak (``MMACCEL_SOAK=1``), at least, and of each of its seeded chunks.
+SOAK_OPS = 10_000_000
+SOAK_CHUNK = 100_000
+
 #: (granules, log2gran, base, fanout, random requests in CI)
 CONFIGS = [
     (4096, 12, 0x8000_0000, 4, 40_000),
@@ -94,8 +98,9 @@ def test_random(granules: int, log2gran: int, base: int, fanout: int, ops: int) 
     """Random requests with back-pressure; 100,000 in all, 10 million with MMACCEL_SOAK=1."""
     chunks = [(granules, ops)]
     if os.environ.get("MMACCEL_SOAK") == "1":
-        per_config = 10_000_000 // len(CONFIGS)
-        chunks = [(seed, 100_000) for seed in range(1, per_config // 100_000 + 1)]
+        # at least 10 million in all: 34 chunks of 100,000 per configuration (10.2 million)
+        per_config = -(-SOAK_OPS // len(CONFIGS))
+        chunks = [(seed, SOAK_CHUNK) for seed in range(1, -(-per_config // SOAK_CHUNK) + 1)]
     for seed, count in chunks:
         result = _run(
             (granules, log2gran, base, fanout),
@@ -109,6 +114,8 @@ def test_random(granules: int, log2gran: int, base: int, fanout: int, ops: int) 
 
 def test_ci_total_is_100k() -> None:
     assert sum(c[-1] for c in CONFIGS) >= 100_000
+    per_config = -(-SOAK_OPS // len(CONFIGS))
+    assert -(-per_config // SOAK_CHUNK) * SOAK_CHUNK * len(CONFIGS) >= SOAK_OPS
 
 
 @pytest.mark.parametrize("granules", [1, 1000, 65536])
