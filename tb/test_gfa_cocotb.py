@@ -42,6 +42,12 @@ CONFIGS = [
 ]
 
 
+def _soak_chunks() -> int:
+    """Seeded chunks per configuration in the soak: at least SOAK_OPS in all (34: 10.2 M)."""
+    per_config = -(-SOAK_OPS // len(CONFIGS))
+    return -(-per_config // SOAK_CHUNK)
+
+
 def _env(granules: int, log2gran: int, base: int, fanout: int, **more: object) -> dict[str, str]:
     env = {
         "GFA_GRANULES": str(granules),
@@ -98,9 +104,7 @@ def test_random(granules: int, log2gran: int, base: int, fanout: int, ops: int) 
     """Random requests with back-pressure; 100,000 in all, 10 million with MMACCEL_SOAK=1."""
     chunks = [(granules, ops)]
     if os.environ.get("MMACCEL_SOAK") == "1":
-        # at least 10 million in all: 34 chunks of 100,000 per configuration (10.2 million)
-        per_config = -(-SOAK_OPS // len(CONFIGS))
-        chunks = [(seed, SOAK_CHUNK) for seed in range(1, -(-per_config // SOAK_CHUNK) + 1)]
+        chunks = [(seed, SOAK_CHUNK) for seed in range(1, _soak_chunks() + 1)]
     for seed, count in chunks:
         result = _run(
             (granules, log2gran, base, fanout),
@@ -114,8 +118,7 @@ def test_random(granules: int, log2gran: int, base: int, fanout: int, ops: int) 
 
 def test_ci_total_is_100k() -> None:
     assert sum(c[-1] for c in CONFIGS) >= 100_000
-    per_config = -(-SOAK_OPS // len(CONFIGS))
-    assert -(-per_config // SOAK_CHUNK) * SOAK_CHUNK * len(CONFIGS) >= SOAK_OPS
+    assert _soak_chunks() * SOAK_CHUNK * len(CONFIGS) >= SOAK_OPS
 
 
 @pytest.mark.parametrize("granules", [1, 1000, 65536])
