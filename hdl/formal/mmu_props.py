@@ -3,8 +3,9 @@
 Two harnesses, both driving every input of the block under proof with ``AnySeq``:
 
 :class:`TlbHarness` (the :class:`~mmaccel.hdl.mmu.Tlb` alone), on the lookup path the
-:class:`~mmaccel.hdl.mmu.Mmu` uses (``fast_hit``, ``fast_onehot``, ``fast_entry``: per-entry
-"live" bits computed one cycle ahead from that cycle's ASID, fill and flush)
+:class:`~mmaccel.hdl.mmu.Mmu` uses (``fast_hit``, ``fast_onehot``, and ``sel_entry`` read out by
+that one-hot: per-entry "live" bits computed one cycle ahead from that cycle's ASID, fill and
+flush)
     ``flush_covers``: after any of sfence.vma's four forms, no lookup hits an entry the flush
     covered, until a fill brings that translation back. A ghost bit tracks one translation tag
     ``T`` (chosen by the solver, ``AnyConst``): set by a fill of ``T``, cleared by a flush
@@ -108,11 +109,22 @@ MMU_MUTATIONS: dict[str, Mutation] = {
             _MMU,
             (
                 (
-                    "s_sum_ok.eq(self.req.payload.sum & (acc_in != Access.FETCH))",
-                    "s_sum_ok.eq(self.req.payload.sum)",
+                    "sum_ok_in = self.req.payload.sum & (acc_in != Access.FETCH)",
+                    "sum_ok_in = self.req.payload.sum",
                 ),
             ),
             "S-mode may execute from a U page when SUM is set",
+        ),
+        Mutation(
+            "hit_skips_permissions",
+            _MMU,
+            (
+                (
+                    "m.d.sync += s_allowed.eq(tlb.fast_onehot & allowed_in)",
+                    "m.d.sync += s_allowed.eq(tlb.fast_onehot)",
+                ),
+            ),
+            "a TLB hit is allowed whatever the entry's permissions (only walks are checked)",
         ),
         Mutation(
             "restart_ignored",
@@ -196,7 +208,8 @@ class TlbHarness(FormalHarness):
         # The lookup path the Mmu uses: ``fast_hit`` (which already includes "the ASID equals
         # the previous cycle's") with a single matching entry, and that entry.
         hit_one = tlb.fast_hit & _one_hot(tlb.fast_onehot)
-        hit = tlb.fast_entry
+        m.d.comb += tlb.sel.eq(tlb.fast_onehot)
+        hit = tlb.sel_entry
 
         if "flush_covers" in self.props:
             t = Signal(len(tag(hit)))
@@ -490,6 +503,13 @@ def mmu_proofs(deep: bool = False) -> list[Proof]:
             d_mmu,
             "",
             "sum_allows_fetch",
+        ),
+        (
+            "mmu.permission_check!hit_skips_permissions",
+            "permission_check",
+            d_mmu,
+            "",
+            "hit_skips_permissions",
         ),
         (
             "mmu.flush_no_stale_walk!restart_ignored",
