@@ -396,16 +396,19 @@ class WishboneBuffer(wiring.Component):
         m.d.comb += [up.ack.eq(ack), up.err.eq(err), up.dat_r.eq(dat_r)]
         m.d.sync += [ack.eq(0), err.eq(0)]
         with m.FSM():
-            with m.State("Idle"), m.If(up.cyc & up.stb & ~ack & ~err):
+            with m.State("Idle"):
+                # the request is loaded in every idle cycle (the responder ignores it while
+                # ``cyc`` is low), so the initiator's strobe, which comes through decoders and
+                # arbiters, drives two enables and the state, not one per request bit
                 m.d.sync += [
                     down.adr.eq(up.adr),
                     down.dat_w.eq(up.dat_w),
                     down.sel.eq(up.sel),
                     down.we.eq(up.we),
-                    down.cyc.eq(1),
-                    down.stb.eq(1),
                 ]
-                m.next = "Busy"
+                with m.If(up.cyc & up.stb & ~ack & ~err):
+                    m.d.sync += [down.cyc.eq(1), down.stb.eq(1)]
+                    m.next = "Busy"
             with m.State("Busy"):
                 # dat_r is loaded in every busy cycle (it counts only with ack), so the
                 # responder's ack does not drive its 32 enables
