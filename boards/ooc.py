@@ -9,15 +9,14 @@ report: Fmax of the clock, logic cells, flip-flops and block RAMs. The wrapper a
 ``inputs + 2 * outputs`` flip-flops and ``outputs / 3`` LUTs; every path between two core
 registers is the core's own.
 
-``mmaccel fmax gfa --device ecp5 --granules 65536 --seed 1 --json`` prints one JSON object.
+``mmaccel fmax gfa --device ecp5 --granules 65536 --seed 1 --json`` (:mod:`mmaccel.cli.fmax`)
+prints the figures of :func:`measure_fmax` as one JSON object.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from mmaccel.sw.errors import InvalidArgument
 
 from .build import SYNTH_PREPARE, BuildError, _yowasp_command, count_cells, parse_report
 
-__all__ = ["DEVICES", "OocWrapper", "configure_fmax", "measure_fmax"]
+__all__ = ["DEVICES", "OocWrapper", "measure_fmax"]
 
 #: family -> (Yosys synthesis command, nextpnr tool, nextpnr device options, default MHz)
 DEVICES: dict[str, tuple[str, str, tuple[str, ...], float]] = {
@@ -89,7 +88,7 @@ def _block(name: str, granules: int, fanout: int, entries: int) -> OocWrapper:
         outs = [gfa.req.ready, gfa.resp.valid, gfa.resp.payload.as_value(), gfa.dbg_data]
         return OocWrapper(gfa, ins, [*outs, gfa.busy])
     if name == "mmu":
-        from mmaccel.hdl.mmu_wb import MmuWishbone
+        from mmaccel.hdl.mmu.wishbone import MmuWishbone
 
         mmu = MmuWishbone(entries)
         ins_o: list[Value] = [mmu.req.valid, mmu.req.payload.as_value(), mmu.resp.ready]
@@ -195,44 +194,3 @@ def measure_fmax(
         "folder": str(work),
         "seconds": seconds,
     }
-
-
-def configure_fmax(parser: argparse.ArgumentParser) -> None:
-    """``mmaccel fmax {gfa,mmu} --device {ecp5,ice40} [sizes] [--seed S] [--json]``."""
-    parser.add_argument("block", choices=("gfa", "mmu"), help="the block to measure")
-    parser.add_argument("--device", required=True, choices=sorted(DEVICES), help="FPGA family")
-    parser.add_argument("--granules", type=int, default=4096, help="allocator granules")
-    parser.add_argument("--fanout", type=int, default=4, help="allocator summary fan-out")
-    parser.add_argument("--entries", type=int, default=16, help="MMU TLB entries")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
-    parser.add_argument(
-        "--clock-mhz", type=float, help="constraint (default: 100 on ECP5, 40 on iCE40)"
-    )
-    parser.add_argument("--folder", help="keep the netlists and logs here")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=_run_fmax)
-
-
-def _run_fmax(args: argparse.Namespace) -> int:
-    print(f"[fmax] {args.block} on {args.device}: yosys + nextpnr ...", file=sys.stderr, flush=True)
-    try:
-        result = measure_fmax(
-            args.block,
-            args.device,
-            granules=args.granules,
-            fanout=args.fanout,
-            entries=args.entries,
-            seed=args.seed,
-            mhz=args.clock_mhz,
-            folder=Path(args.folder) if args.folder else None,
-        )
-    except (InvalidArgument, BuildError) as error:
-        print(f"mmaccel fmax: error: {error}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"{result['block']} on {result['device']}: {result['fmax_mhz']} MHz")
-        for name, used in sorted(result["utilization"].items()):
-            print(f"  {name:<16} {used}")
-    return 0

@@ -26,17 +26,23 @@ from amaranth.hdl import Cat, ClockSignal, Elaboratable, Instance, Module, Signa
 from amaranth.lib import io, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from mmaccel.hdl.interconnect import (
+from mmaccel.hdl.bus.interconnect import (
     Window,
     WishboneArbiter,
     WishboneBuffer,
     WishboneDecoder,
     WishboneRAM,
 )
-from mmaccel.hdl.regmap import Field, Register, RegisterBank, RegisterMap
-from mmaccel.hdl.uart import baud_divisor
-from mmaccel.hdl.uart_bridge import PING_MAGIC, UARTWishboneBridge
-from mmaccel.hdl.wishbone import WishboneSignature
+from mmaccel.hdl.bus.regmap import (
+    Field,
+    Register,
+    RegisterBank,
+    RegisterMap,
+    id_config_registers,
+)
+from mmaccel.hdl.bus.wishbone import WishboneSignature
+from mmaccel.hdl.uart.bridge import PING_MAGIC, UARTWishboneBridge
+from mmaccel.hdl.uart.transceiver import baud_divisor
 
 from .targets import BoardConfig, BoardTarget
 
@@ -63,11 +69,8 @@ BOARD_MAP: dict[str, int] = {
 BOARD_REGMAP = RegisterMap(
     "BOARD",
     (
-        Register("ID", 0x00, "ro", (), 'Reads 0x43416D6D ("mmAC"), like the bridge\'s PING.'),
-        Register(
-            "CONFIG",
-            0x04,
-            "ro",
+        *id_config_registers(
+            'Reads 0x43416D6D ("mmAC"), like the bridge\'s PING.',
             (
                 Field("HAS_GFA", 0, 1, "the granule allocator is present"),
                 Field("HAS_MMU", 1, 1, "the MMU is present"),
@@ -323,7 +326,7 @@ class Ice40SpramRAM(wiring.Component):
     """Page-table memory in the iCE40UP5K's single-port RAMs: two SB_SPRAM256KA side by side.
 
     16384 words of 32 bits (64 KiB) at most, without using any block RAM (EBR), which the
-    allocator needs. Same bus behaviour as :class:`~mmaccel.hdl.interconnect.WishboneRAM`:
+    allocator needs. Same bus behaviour as :class:`~mmaccel.hdl.bus.interconnect.WishboneRAM`:
     ``ack`` with the read data one cycle after ``cyc & stb``, byte lanes honoured (SPRAM
     write masks are per nibble, two nibbles per byte), ``err`` at or beyond ``depth``.
 
@@ -434,7 +437,7 @@ class BoardCore(wiring.Component):
         slaves: list[tuple[str, Any]] = [("info", info.bus)]
 
         if c.granules:
-            from mmaccel.hdl.gfa_wb import GfaWishbone
+            from mmaccel.hdl.gfa.wishbone import GfaWishbone
 
             gfa = GfaWishbone(
                 granules=c.granules, log2gran=c.log2gran, base=c.gfa_base, fanout=c.gfa_fanout
@@ -471,8 +474,8 @@ class BoardCore(wiring.Component):
             slaves.append(("ptmem", arbiter.initiators[0]))
 
         if c.tlb_entries:
-            from mmaccel.hdl.mmu_regs import MMU_REGMAP
-            from mmaccel.hdl.mmu_wb import MmuWishbone
+            from mmaccel.hdl.mmu.regs import MMU_REGMAP
+            from mmaccel.hdl.mmu.wishbone import MmuWishbone
 
             m.submodules.mmu = mmu = MmuWishbone(c.tlb_entries)
             m.submodules.probe = probe = MmuProbe()

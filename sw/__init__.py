@@ -23,7 +23,7 @@ from .errors import (
 from .gran import GranInfo, GranuleAllocator, PageAllocator, PageInfo
 from .memory import PhysicalMemory
 
-# -- heap (issue 2) --
+# -- heap --
 # isort: split
 from .errors import TraceFormatError
 from .heap import Heap, MallInfo
@@ -33,7 +33,7 @@ from .trace import Mismatch, ReplayResult, replay
 # isort: split
 # -- end heap --
 
-# -- slab, iob, memory system (issue 3) --
+# -- slab, iob, memory system --
 # isort: split
 from .btpage import BtPageInfo, BtPages
 from .errors import IobError, IobNoMemory, IobNoSpace, IobSeekError, RegionConflict
@@ -44,8 +44,22 @@ from .system import IobConfig, MemoryConfig, MemoryRegion, MemorySystem, PoolSta
 # isort: split
 # -- end slab --
 
-# -- virtual memory and shm (issue 4) --
+# -- virtual memory and shm --
 # isort: split
+from .kernel import Kernel
+from .process import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PROT_EXEC,
+    PROT_NONE,
+    PROT_READ,
+    PROT_WRITE,
+    MmapError,
+    Process,
+    Region,
+)
 from .shm import (
     IPC_CREAT,
     IPC_EXCL,
@@ -74,25 +88,7 @@ from .sv32 import (
     satp_value,
     translate_sv32,
 )
-from .vm import (
-    MAP_ANONYMOUS,
-    MAP_FIXED,
-    MAP_PRIVATE,
-    MAP_SHARED,
-    PROT_EXEC,
-    PROT_NONE,
-    PROT_READ,
-    PROT_WRITE,
-    AddressSpace,
-    Kernel,
-    Mapping,
-    MappingExists,
-    MmapError,
-    NotMapped,
-    OutOfMemory,
-    Process,
-    Region,
-)
+from .vm import AddressSpace, Mapping, MappingExists, NotMapped, OutOfMemory
 
 # isort: split
 # -- end vm --
@@ -119,7 +115,7 @@ __all__ = [
     "SizeOverflow",
     "TranslationFault",
 ]
-# -- heap exports (issue 2) --
+# -- heap exports --
 __all__ += [
     "Heap",
     "HeapsConfig",
@@ -130,7 +126,7 @@ __all__ += [
     "UserKernelHeaps",
     "replay",
 ]
-# -- slab exports (issue 3) --
+# -- slab exports --
 __all__ += [
     "BtPageInfo",
     "BtPages",
@@ -150,7 +146,7 @@ __all__ += [
     "SlabCacheStats",
     "SlabHeap",
 ]
-# -- vm exports (issue 4) --
+# -- vm exports --
 __all__ += [
     "IPC_CREAT",
     "IPC_EXCL",

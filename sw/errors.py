@@ -147,7 +147,7 @@ class AccessFault(TranslationFault):
 
 
 class IobError(MemoryManagerError):
-    """An I/O buffer operation failed as NuttX's would with a negated errno (issue 3).
+    """An I/O buffer operation failed as NuttX's would with a negated errno.
 
     ``errno`` holds the positive errno value NuttX returns negated.
     """
@@ -174,14 +174,14 @@ class IobNoSpace(IobError, InvalidArgument):
 
 
 class RegionConflict(InvalidArgument):
-    """A memory-system configuration whose regions overlap or leave physical memory (issue 3)."""
+    """A memory-system configuration whose regions overlap or leave physical memory."""
 
 
 class BoardLinkError(MemoryManagerError):
     """The serial link to a board failed: no answer, a garbled answer, or a refused bus access.
 
     ``status`` is the bridge's status byte when the board answered with one (see
-    ``mmaccel.hdl.uart_bridge.BridgeStatus``), else None.
+    ``mmaccel.hdl.uart.bridge.BridgeStatus``), else None.
     """
 
     def __init__(self, message: str, status: int | None = None) -> None:

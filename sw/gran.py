@@ -76,7 +76,7 @@ class GranuleAllocatorBase:
     The geometry (``heapstart``, ``log2gran``, ``ngranules``) and ``gran_alloc`` /
     ``gran_free`` / ``gran_reserve`` in bytes live here once; a subclass supplies the
     granule-level operations: the model (:class:`GranuleAllocator`) computes them, the board's
-    host driver (``mmaccel.sw.serial_driver.SerialGranuleAllocator``) asks the hardware. So one
+    host driver (``mmaccel.boards.host.gfa.SerialGranuleAllocator``) asks the hardware. So one
     scenario gives the same results and exceptions on either.
     """
 

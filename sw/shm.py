@@ -4,7 +4,10 @@ A region table whose slot number is the shmid; each region keeps a key, a ``shmi
 (permissions, size, creator and last pids, attach count, times) and its backing pages, taken
 from the page allocator one page at a time (not contiguous) and zero-filled, as NuttX does.
 Attaching maps those pages into the caller's Sv32 address space, so two processes attached to
-one segment translate their addresses to the same physical pages.
+one segment translate their addresses to the same physical pages. Each attachment is a
+:class:`~mmaccel.sw.process.ShmAttachment` in the process's ``shm_attachments``;
+:class:`SharedMemory` is the :class:`~mmaccel.sw.process.ShmManager` that a process calls back
+on ``fork`` and ``exit``.
 
 Departures from NuttX 10.2.0 (POSIX / Linux behaviour instead; see docs/vm.md):
 
@@ -35,8 +38,9 @@ from dataclasses import dataclass
 from .errors import MemoryManagerError
 from .gran import PageAllocator
 from .memory import PhysicalMemory
+from .process import Process, ShmAttachment
 from .sv32 import PAGE_SHIFT, PAGE_SIZE, PteFlags
-from .vm import KERNEL_BASE, SHM_BASE, SHM_END, Process, _ShmAttach
+from .vm import KERNEL_BASE, SHM_BASE, SHM_END
 
 __all__ = [
     "IPC_CREAT",
@@ -387,13 +391,16 @@ class SharedMemory:
 
     def _attach(self, process: Process, shmid: int, r: _Region, va: int, readonly: bool) -> None:
         process.address_space.map_pages(va, r.pages, self._perms(readonly))
-        process.shm_attachments[va] = _ShmAttach(self, shmid, len(r.pages) * PAGE_SIZE, readonly)
+        process.shm_attachments[va] = ShmAttachment(self, shmid, len(r.pages) * PAGE_SIZE, readonly)
         r.users.append((process, va))
         r.lpid = process.pid
         r.atime = self._clock()
 
-    def _inherit(self, parent: Process, child: Process, va: int) -> None:
-        """fork: the child gets the parent's attachment at ``va`` (shm_nattch + 1)."""
+    def inherit(self, parent: Process, child: Process, va: int) -> None:
+        """fork: the child gets the parent's attachment at ``va`` (shm_nattch + 1).
+
+        :meth:`Process.fork <mmaccel.sw.process.Process.fork>` calls it for each attachment.
+        """
         a = parent.shm_attachments[va]
         r = self._regions[a.shmid]
         assert r is not None

@@ -13,16 +13,12 @@ name maps to the address the *model* returned, so a trace line that names a bloc
 the trace's address for it and the model's next result. Replay goes on after a mismatch (with
 the model's own addresses) and counts every mismatching line.
 
-``mmaccel model replay TRACE...`` prints one line per file and exits 1 on any mismatch, 2 when
-a file cannot be read or has an unknown format.
+``mmaccel model replay TRACE...`` replays files with :func:`replay`.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
-import sys
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from functools import partial
@@ -33,7 +29,7 @@ from .gran import GranuleAllocator
 from .heap import Heap, MallInfo
 from .memory import PhysicalMemory
 
-__all__ = ["Mismatch", "ReplayResult", "configure_cli", "detect_format", "replay", "replay_lines"]
+__all__ = ["Mismatch", "ReplayResult", "detect_format", "replay", "replay_lines"]
 
 #: Lines of context shown on each side of a mismatch.
 CONTEXT = 3
@@ -429,61 +425,3 @@ def replay(path: str | Path, *, check: bool = False, nuttx_quirks: bool = True) 
     except (OSError, UnicodeDecodeError) as error:
         raise TraceFormatError(f"{path}: cannot read trace: {error}") from None
     return replay_lines(text.splitlines(), str(path), check=check, nuttx_quirks=nuttx_quirks)
-
-
-def configure_cli(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``mmaccel model replay``."""
-    parser.add_argument("traces", nargs="+", metavar="TRACE", help="golden trace files")
-    parser.add_argument(
-        "--check", action="store_true", help="run the model's full check() after every line"
-    )
-    parser.add_argument(
-        "--no-quirks",
-        action="store_true",
-        help="replay heap traces on the default model (memalign always aligned)",
-    )
-    parser.set_defaults(func=_run_cli)
-
-
-#: Exit status when the reader of the output goes away (128 + SIGPIPE, as the shell reports a
-#: command that SIGPIPE ended).
-EXIT_BROKEN_PIPE = 141
-
-
-def _run_cli(args: argparse.Namespace) -> int:
-    try:
-        return _replay_files(args)
-    except BrokenPipeError:
-        # The reader closed the pipe (`mmaccel model replay ... | head -1`): stop replaying,
-        # without a traceback. Standard output goes to /dev/null so that the interpreter's last
-        # flush at exit cannot fail on the closed pipe again.
-        _silence_stdout()
-        return EXIT_BROKEN_PIPE
-
-
-def _replay_files(args: argparse.Namespace) -> int:
-    status = 0
-    for path in args.traces:
-        try:
-            result = replay(path, check=args.check, nuttx_quirks=not args.no_quirks)
-        except TraceFormatError as error:
-            print(f"error: {error}", file=sys.stderr)
-            status = max(status, 2)
-            continue
-        # Flushed line by line, so that a closed pipe is seen here and not at exit.
-        print(f"{path}: {result.summary()}", flush=True)
-        if not result.ok:
-            status = max(status, 1)
-    return status
-
-
-def _silence_stdout() -> None:
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-    finally:
-        os.close(devnull)

@@ -1,4 +1,4 @@
-"""Virtual memory on Sv32 page tables: address spaces, ioremap, vmalloc, mmap, processes.
+"""Sv32 address spaces: the virtual layout and the page tables behind it.
 
 The page tables are real: Sv32 PTEs written into :class:`~mmaccel.sw.memory.PhysicalMemory`
 in pages taken from the page-frame allocator (:class:`~mmaccel.sw.gran.PageAllocator`), so
@@ -14,28 +14,28 @@ Virtual layout (all constants of this module)::
         0xD000_0000 .. 0xE000_0000   vmalloc area
         0xE000_0000 .. 0xF000_0000   ioremap area
 
-The kernel address space (:class:`Kernel`) owns the level-0 tables of the kernel range; every
-process address space created with ``kernel=`` copies the kernel's root entries for that range
-and is kept in step when the kernel adds or removes one, so global mappings appear in every
-process. A process cannot map into the kernel range.
+The kernel address space (:class:`~mmaccel.sw.kernel.Kernel`) owns the level-0 tables of the
+kernel range; every process address space created with ``kernel=`` copies the kernel's root
+entries for that range and is kept in step when the kernel adds or removes one, so global
+mappings appear in every process. A process cannot map into the kernel range.
 
 Every operation checks everything first and then changes state, so an operation that raises
 leaves the page tables, the page allocator and the bookkeeping exactly as they were. Page-table
 pages and page frames are taken one page at a time, so "enough pages" is known exactly from the
 allocator's free count before anything is touched.
+
+The layers above: :mod:`mmaccel.sw.process` (processes with mmap), :mod:`mmaccel.sw.kernel`
+(ioremap, vmalloc, spawning processes) and :mod:`mmaccel.sw.shm` (SysV shared memory).
 """
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .errors import (
     InvalidAlignment,
     InvalidArgument,
-    InvalidPointer,
     MemoryManagerError,
 )
 from .gran import PageAllocator
@@ -51,37 +51,23 @@ from .sv32 import (
     translate_sv32,
 )
 
-if TYPE_CHECKING:
-    from .shm import SharedMemory
-
 __all__ = [
     "IOREMAP_BASE",
     "IOREMAP_END",
     "KERNEL_BASE",
-    "MAP_ANONYMOUS",
-    "MAP_FIXED",
-    "MAP_PRIVATE",
-    "MAP_SHARED",
     "MMAP_BASE",
     "MMAP_END",
-    "PROT_EXEC",
-    "PROT_NONE",
-    "PROT_READ",
-    "PROT_WRITE",
+    "PA_LIMIT",
     "SHM_BASE",
     "SHM_END",
     "VMALLOC_BASE",
     "VMALLOC_END",
     "AddressSpace",
-    "Kernel",
     "Mapping",
     "MappingExists",
-    "MmapError",
     "NotMapped",
     "OutOfMemory",
-    "Process",
-    "Region",
-    "prot_to_pte",
+    "check_perms",
 ]
 
 KERNEL_BASE = 0xC000_0000
@@ -93,23 +79,11 @@ VMALLOC_BASE = 0xD000_0000
 VMALLOC_END = 0xE000_0000
 IOREMAP_BASE = 0xE000_0000
 IOREMAP_END = 0xF000_0000
+#: End of the 34-bit Sv32 physical address space (a leaf may point anywhere below it).
+PA_LIMIT = 1 << 34
 
 _VA_LIMIT = 1 << 32
-_PA_LIMIT = 1 << 34
 _KERNEL_SLOT = KERNEL_BASE >> 22
-_LEAF_FLAGS = PteFlags.R | PteFlags.W | PteFlags.X | PteFlags.U | PteFlags.G | PteFlags.A
-_LEAF_FLAGS |= PteFlags.D | PteFlags.V
-
-# mmap / mprotect values (Linux, as in <sys/mman.h>).
-PROT_NONE = 0
-PROT_READ = 1
-PROT_WRITE = 2
-PROT_EXEC = 4
-MAP_SHARED = 0x01
-MAP_PRIVATE = 0x02
-MAP_FIXED = 0x10
-MAP_ANONYMOUS = 0x20
-_MAP_KNOWN = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS
 
 
 class OutOfMemory(MemoryManagerError, MemoryError):
@@ -124,13 +98,6 @@ class NotMapped(InvalidArgument):
     """An unmap or protect of a page that is not mapped (by this address space)."""
 
 
-class MmapError(MemoryManagerError, OSError):
-    """mmap, munmap or mprotect failed; ``errno`` says why (EINVAL, ENOMEM, EEXIST, ENODEV)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(code, message)
-
-
 @dataclass(frozen=True, slots=True)
 class Mapping:
     """One leaf mapping of an address space: ``size`` is 4 KiB or 4 MiB."""
@@ -141,28 +108,21 @@ class Mapping:
     flags: PteFlags
 
 
-@dataclass(frozen=True, slots=True)
-class Region:
-    """An mmap region of a process, as :meth:`Process.regions` reports it."""
-
-    start: int
-    size: int
-    prot: int
-    flags: int
-    frames: tuple[int, ...]
-
-
 def _int(name: str, value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, not {value!r}")
     return value
 
 
-def _pages(size: int) -> int:
-    return (size + PAGE_SIZE - 1) >> PAGE_SHIFT
+def check_perms(perms: int) -> PteFlags:
+    """The leaf flags :meth:`AddressSpace.map` writes for ``perms`` (``perms`` with V).
 
-
-def _check_perms(perms: int) -> PteFlags:
+    Raises
+    ------
+    InvalidArgument
+        ``perms`` has bits above 7:0, neither R nor X (not a leaf), or W without R (reserved
+        in Sv32).
+    """
     perms = _int("perms", int(perms))
     if perms & ~0xFF:
         raise InvalidArgument(f"perms must be PteFlags (bits 7:0), not {perms:#x}")
@@ -171,24 +131,6 @@ def _check_perms(perms: int) -> PteFlags:
     if perms & PteFlags.W and not perms & PteFlags.R:
         raise InvalidArgument(f"perms {PteFlags(perms)!r} has W without R (reserved in Sv32)")
     return PteFlags(perms | PteFlags.V)
-
-
-def prot_to_pte(prot: int) -> PteFlags:
-    """PTE flags for an mmap protection (user page; A set, D set when writable).
-
-    ``PROT_WRITE`` implies read (W without R is reserved in Sv32); ``PROT_NONE`` has no PTE
-    (the page is left invalid), so it is an error here.
-    """
-    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC) or prot == PROT_NONE:
-        raise InvalidArgument(f"prot {prot:#x} has no PTE form")
-    f = PteFlags.V | PteFlags.U | PteFlags.A
-    if prot & (PROT_READ | PROT_WRITE):
-        f |= PteFlags.R
-    if prot & PROT_WRITE:
-        f |= PteFlags.W | PteFlags.D
-    if prot & PROT_EXEC:
-        f |= PteFlags.X
-    return f
 
 
 def _first_gap(
@@ -474,8 +416,8 @@ class AddressSpace:
         """
         self._check_range(va, size)
         _int("pa", pa)
-        flags = _check_perms(perms)
-        if pa & (PAGE_SIZE - 1) or pa < 0 or pa + size > _PA_LIMIT:
+        flags = check_perms(perms)
+        if pa & (PAGE_SIZE - 1) or pa < 0 or pa + size > PA_LIMIT:
             raise InvalidAlignment(
                 f"pa {pa:#x} must be 4 KiB aligned with pa + size inside 34-bit physical space"
             )
@@ -508,9 +450,9 @@ class AddressSpace:
         if not frames:
             raise InvalidArgument("map_pages needs at least one frame")
         self._check_range(va, len(frames) * PAGE_SIZE)
-        flags = _check_perms(perms)
+        flags = check_perms(perms)
         for f in frames:
-            if _int("frame", f) & (PAGE_SIZE - 1) or not 0 <= f < _PA_LIMIT:
+            if _int("frame", f) & (PAGE_SIZE - 1) or not 0 <= f < PA_LIMIT:
                 raise InvalidAlignment(f"frame {f:#x} must be a 4 KiB aligned physical address")
         leaves = [(va + i * PAGE_SIZE, f, PAGE_SIZE) for i, f in enumerate(frames)]
         self._reserve_pages(self._check_free(leaves))
@@ -602,7 +544,7 @@ class AddressSpace:
         when it raises.
         """
         self._check_range(va, size)
-        flags = _check_perms(perms)
+        flags = check_perms(perms)
         whole, split = self._covering(va, size)
         self._reserve_pages(len(split))
         for m in split:
@@ -683,567 +625,3 @@ class AddressSpace:
         if seen != self._leaves:
             extra = set(seen) ^ set(self._leaves)
             raise AssertionError(f"page tables and bookkeeping differ at {sorted(extra)[:4]}")
-
-
-class Kernel:
-    """The kernel: its global address space, ioremap and vmalloc (BitThunder's API).
-
-    Parameters
-    ----------
-    memory : PhysicalMemory
-    pages : PageAllocator
-        The page-frame allocator for tables and vmalloc pages.
-    asid : int
-        The kernel space's ASID.
-    mmu : bool
-        False models BitThunder without virtual addressing: ``ioremap`` returns the physical
-        address and ``iounmap`` does nothing; ``vmalloc`` gives physically contiguous pages at
-        their physical address.
-
-    Attributes
-    ----------
-    space : AddressSpace
-        The kernel address space; its mappings at ``KERNEL_BASE`` and up are global (G) and
-        appear in every process space created by :meth:`spawn` (or with ``kernel=space``).
-    """
-
-    def __init__(
-        self, memory: PhysicalMemory, pages: PageAllocator, *, asid: int = 0, mmu: bool = True
-    ) -> None:
-        self.memory = memory
-        self.pages = pages
-        self.mmu = mmu
-        self.space = AddressSpace(memory, pages, asid)
-        self.space.is_kernel = True
-        self._io: dict[int, int] = {}  # va -> size (whole pages)
-        self._vm: dict[int, list[int]] = {}  # va -> frames
-
-    def __repr__(self) -> str:
-        return f"Kernel(space={self.space!r}, ioremaps={len(self._io)}, vmallocs={len(self._vm)})"
-
-    @property
-    def vmalloc_pages(self) -> int:
-        """Page frames held by live vmalloc allocations."""
-        return sum(len(f) for f in self._vm.values())
-
-    def spawn(self, pid: int, asid: int, *, uid: int = 0, gid: int = 0) -> Process:
-        """A new process with an empty address space that shares the kernel's global mappings."""
-        return Process(
-            pid, AddressSpace(self.memory, self.pages, asid, kernel=self.space), uid=uid, gid=gid
-        )
-
-    def ioremap(self, pa: int, size: int, attrs: PteFlags | int = PteFlags.R | PteFlags.W) -> int:
-        """Map device memory ``[pa, pa+size)`` into the kernel's ioremap area (bt_ioremap).
-
-        ``pa`` need not be page aligned: the pages covering the range are mapped and the
-        returned address has ``pa``'s page offset. Megapages are used for 4 MiB aligned ranges.
-        A guard page is left unmapped after each mapping.
-
-        Parameters
-        ----------
-        attrs : PteFlags
-            R, W, X (W needs R); A, D and G are added, U never.
-
-        Raises
-        ------
-        InvalidArgument
-            ``size`` not positive, the range outside the 34-bit physical space, bad attrs.
-        OutOfMemory
-            No room in the ioremap area or no page for a table.
-        """
-        _int("pa", pa)
-        _int("size", size)
-        if size <= 0 or pa < 0 or pa + size > _PA_LIMIT:
-            raise InvalidArgument(f"ioremap of [{pa:#x}, +{size:#x}) is not a physical range")
-        if int(attrs) & ~(PteFlags.R | PteFlags.W | PteFlags.X):
-            raise InvalidArgument(f"ioremap attrs may hold only R, W, X, not {attrs!r}")
-        flags = _check_perms(attrs | PteFlags.A | PteFlags.D | PteFlags.G)
-        if not self.mmu:
-            return pa
-        base = pa & ~(PAGE_SIZE - 1)
-        span = _pages(pa + size - base) * PAGE_SIZE
-        align = MEGAPAGE_SIZE if span >= MEGAPAGE_SIZE and not base % MEGAPAGE_SIZE else PAGE_SIZE
-        guards = [(v, v + n + PAGE_SIZE) for v, n in self._io.items()]
-        va = self.space.find_free(span + PAGE_SIZE, IOREMAP_BASE, IOREMAP_END, align, guards)
-        if va is None:
-            raise OutOfMemory(f"no {span:#x}-byte hole in the ioremap area")
-        self.space.map(va, base, span, flags)
-        self._io[va] = span
-        return va + (pa - base)
-
-    def iounmap(self, va: int) -> None:
-        """Undo :meth:`ioremap` given the address it returned (bt_iounmap).
-
-        Raises
-        ------
-        InvalidPointer
-            ``va`` was not returned by ioremap (or was unmapped already).
-        """
-        _int("va", va)
-        if not self.mmu:
-            return
-        base = va & ~(PAGE_SIZE - 1)
-        span = self._io.get(base)
-        if span is None:
-            raise InvalidPointer(f"{va:#x} is not an ioremap address")
-        self.space.unmap(base, span)
-        del self._io[base]
-
-    def vmalloc(self, size: int) -> int | None:
-        """Allocate ``size`` bytes, virtually contiguous from scattered zero-filled pages.
-
-        The pages come one at a time from the page allocator and are mapped R/W (global) in
-        the vmalloc area, followed by an unmapped guard page.
-
-        Returns
-        -------
-        int or None
-            The virtual address, or None when pages or address space run out (nothing is
-            then changed).
-
-        Raises
-        ------
-        InvalidArgument
-            ``size`` is not positive.
-        """
-        _int("size", size)
-        if size <= 0:
-            raise InvalidArgument(f"vmalloc size must be positive, not {size}")
-        n = _pages(size)
-        if not self.mmu:
-            pa = self.pages.alloc(n)
-            if pa is None:
-                return None
-            self.memory.fill(pa, n * PAGE_SIZE)
-            self._vm[pa] = [pa + i * PAGE_SIZE for i in range(n)]
-            return pa
-        guards = [(v, v + (len(f) + 1) * PAGE_SIZE) for v, f in self._vm.items()]
-        va = self.space.find_free((n + 1) * PAGE_SIZE, VMALLOC_BASE, VMALLOC_END, PAGE_SIZE, guards)
-        if va is None:
-            return None
-        if n + self.space.tables_needed(va, n * PAGE_SIZE) > self.pages.info().nfree:
-            return None
-        frames = [self._frame() for _ in range(n)]
-        self.space.map_pages(va, frames, PteFlags.R | PteFlags.W | PteFlags.A | PteFlags.D)
-        self._vm[va] = frames
-        return va
-
-    def _frame(self) -> int:
-        f = self.pages.alloc(1)
-        if f is None:
-            raise OutOfMemory("page allocator exhausted")
-        self.memory.fill(f, PAGE_SIZE)
-        return f
-
-    def vfree(self, va: int) -> None:
-        """Free a :meth:`vmalloc` allocation: unmap it and return its pages.
-
-        Raises
-        ------
-        InvalidPointer
-            ``va`` is not the start of a live vmalloc allocation.
-        """
-        _int("va", va)
-        frames = self._vm.get(va)
-        if frames is None:
-            raise InvalidPointer(f"{va:#x} is not a vmalloc address")
-        if self.mmu:
-            self.space.unmap(va, len(frames) * PAGE_SIZE)
-            for f in frames:
-                self.pages.free(f, 1)
-        else:
-            self.pages.free(va, len(frames))
-        del self._vm[va]
-
-    def vmalloc_frames(self, va: int) -> list[int]:
-        """The physical pages behind a vmalloc allocation, in virtual order."""
-        frames = self._vm.get(va)
-        if frames is None:
-            raise InvalidPointer(f"{va:#x} is not a vmalloc address")
-        return list(frames)
-
-
-class _Anon:
-    """Backing pages of anonymous mappings, with a per-page count of mapping processes."""
-
-    __slots__ = ("frames", "refs")
-
-    def __init__(self, frames: list[int]) -> None:
-        self.frames = frames
-        self.refs = [1] * len(frames)
-
-
-class _Vma:
-    __slots__ = ("flags", "npages", "obj", "offset", "prot", "start")
-
-    def __init__(self, start: int, npages: int, prot: int, flags: int, obj: _Anon, offset: int):
-        self.start = start
-        self.npages = npages
-        self.prot = prot
-        self.flags = flags
-        self.obj = obj
-        self.offset = offset
-
-    @property
-    def end(self) -> int:
-        return self.start + self.npages * PAGE_SIZE
-
-    def frame(self, va: int) -> int:
-        return self.obj.frames[self.offset + ((va - self.start) >> PAGE_SHIFT)]
-
-    def piece(self, lo: int, hi: int) -> _Vma:
-        return _Vma(
-            lo,
-            (hi - lo) >> PAGE_SHIFT,
-            self.prot,
-            self.flags,
-            self.obj,
-            self.offset + ((lo - self.start) >> PAGE_SHIFT),
-        )
-
-
-@dataclass(slots=True)
-class _ShmAttach:
-    shm: SharedMemory
-    shmid: int
-    size: int
-    readonly: bool
-
-
-class Process:
-    """A process: a pid, an address space, its anonymous mappings and shm attachments.
-
-    Parameters
-    ----------
-    pid : int
-        Process id (non-negative).
-    address_space : AddressSpace
-        Its address space (normally created with ``kernel=`` so kernel mappings appear).
-    uid, gid : int
-        Credentials, checked by :class:`~mmaccel.sw.shm.SharedMemory` (0 is the superuser).
-
-    Notes
-    -----
-    ``mmap`` is eager: the pages are allocated, zero-filled and mapped at once (there is no
-    demand paging, so an access to an unmapped page is a page fault, not a fill).
-    """
-
-    def __init__(
-        self, pid: int, address_space: AddressSpace, *, uid: int = 0, gid: int = 0
-    ) -> None:
-        _int("pid", pid)
-        if pid < 0:
-            raise InvalidArgument(f"pid must be non-negative, not {pid}")
-        self.pid = pid
-        self.address_space = address_space
-        self.uid = uid
-        self.gid = gid
-        self._vmas: list[_Vma] = []
-        #: shm attachments: va -> attachment (managed by SharedMemory)
-        self.shm_attachments: dict[int, _ShmAttach] = {}
-
-    def __repr__(self) -> str:
-        return f"Process(pid={self.pid}, asid={self.address_space.asid}, regions={len(self._vmas)})"
-
-    # -- queries --------------------------------------------------------------------------------
-
-    def regions(self) -> list[Region]:
-        """The mmap regions, by address."""
-        return [
-            Region(
-                v.start,
-                v.npages * PAGE_SIZE,
-                v.prot,
-                v.flags,
-                tuple(v.obj.frames[v.offset : v.offset + v.npages]),
-            )
-            for v in sorted(self._vmas, key=lambda v: v.start)
-        ]
-
-    def anon_frames(self) -> set[int]:
-        """Physical pages behind this process's mmap regions."""
-        out: set[int] = set()
-        for v in self._vmas:
-            out.update(v.obj.frames[v.offset : v.offset + v.npages])
-        return out
-
-    def _reserved(self) -> list[tuple[int, int]]:
-        busy = [(v.start, v.end) for v in self._vmas]
-        busy += [(va, va + a.size) for va, a in self.shm_attachments.items()]
-        return busy
-
-    def range_is_free(self, va: int, size: int) -> bool:
-        """No mapping, mmap region (even PROT_NONE) or attachment overlaps ``[va, va+size)``."""
-        if va < 0 or va + size > KERNEL_BASE:
-            return False
-        if any(s < va + size and e > va for s, e in self._reserved()):
-            return False
-        return self.address_space.is_free(va, size)
-
-    def find_free(self, size: int, lo: int, hi: int) -> int | None:
-        """Lowest page-aligned va in ``[lo, hi)`` where ``size`` bytes are free."""
-        return self.address_space.find_free(size, lo, hi, PAGE_SIZE, self._reserved())
-
-    # -- mmap -----------------------------------------------------------------------------------
-
-    def _vma_pieces(self, lo: int, hi: int) -> list[tuple[_Vma, int, int]]:
-        out = []
-        for v in self._vmas:
-            s, e = max(v.start, lo), min(v.end, hi)
-            if s < e:
-                out.append((v, s, e))
-        return out
-
-    def _cut(self, lo: int, hi: int) -> int:
-        """Remove ``[lo, hi)`` from the regions: unmap, drop page refs; return frames freed."""
-        freed = 0
-        new: list[_Vma] = []
-        for v in self._vmas:
-            s, e = max(v.start, lo), min(v.end, hi)
-            if s >= e:
-                new.append(v)
-                continue
-            if v.prot != PROT_NONE:
-                self.address_space.unmap(s, e - s)
-            first = v.offset + ((s - v.start) >> PAGE_SHIFT)
-            for i in range(first, first + ((e - s) >> PAGE_SHIFT)):
-                v.obj.refs[i] -= 1
-                if v.obj.refs[i] == 0:
-                    self.address_space.pages.free(v.obj.frames[i], 1)
-                    freed += 1
-            if v.start < s:
-                new.append(v.piece(v.start, s))
-            if e < v.end:
-                new.append(v.piece(e, v.end))
-        self._vmas = new
-        return freed
-
-    def _frames_freed_by_cut(self, lo: int, hi: int) -> int:
-        n = 0
-        for v, s, e in self._vma_pieces(lo, hi):
-            first = v.offset + ((s - v.start) >> PAGE_SHIFT)
-            n += sum(1 for i in range(first, first + ((e - s) >> PAGE_SHIFT)) if v.obj.refs[i] == 1)
-        return n
-
-    def _check_len(self, addr: object, length: object) -> tuple[int, int]:
-        if not isinstance(addr, int) or isinstance(addr, bool):
-            raise MmapError(errno.EINVAL, f"addr must be an int, not {addr!r}")
-        if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
-            raise MmapError(errno.EINVAL, f"length must be a positive int, not {length!r}")
-        return addr, _pages(length) * PAGE_SIZE
-
-    def mmap(self, addr: int, length: int, prot: int, flags: int) -> int:
-        """Map ``length`` bytes of anonymous zero-filled memory; return the address.
-
-        Parameters
-        ----------
-        addr : int
-            0 for "anywhere", else a hint (used when free; rounded down to a page) or, with
-            MAP_FIXED, the exact page-aligned address.
-        length : int
-            Bytes (rounded up to whole pages).
-        prot : int
-            PROT_NONE or PROT_READ | PROT_WRITE | PROT_EXEC (write implies read).
-        flags : int
-            MAP_ANONYMOUS and exactly one of MAP_SHARED / MAP_PRIVATE; optionally MAP_FIXED,
-            which replaces the mmap regions in the way.
-
-        Raises
-        ------
-        MmapError
-            EINVAL: bad length, prot or flags, an unaligned or out-of-range MAP_FIXED address;
-            ENODEV: no MAP_ANONYMOUS (there are no files); EEXIST: MAP_FIXED over a mapping that
-            mmap did not make (shm, kernel); ENOMEM: no free address range or too few pages.
-            Nothing changes when it raises.
-        """
-        addr, size = self._check_len(addr, length)
-        if not isinstance(prot, int) or prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC):
-            raise MmapError(errno.EINVAL, f"bad prot {prot!r}")
-        if not isinstance(flags, int) or flags & ~_MAP_KNOWN:
-            raise MmapError(errno.EINVAL, f"unknown flags in {flags!r}")
-        if bool(flags & MAP_SHARED) == bool(flags & MAP_PRIVATE):
-            raise MmapError(errno.EINVAL, f"flags {flags:#x}: need one of MAP_SHARED, MAP_PRIVATE")
-        if not flags & MAP_ANONYMOUS:
-            raise MmapError(errno.ENODEV, "only anonymous mappings (MAP_ANONYMOUS) exist")
-        space = self.address_space
-        n = size >> PAGE_SHIFT
-        freed = 0
-        if flags & MAP_FIXED:
-            if addr & (PAGE_SIZE - 1) or addr < 0 or addr + size > KERNEL_BASE:
-                raise MmapError(errno.EINVAL, f"MAP_FIXED address {addr:#x} (+{size:#x}) invalid")
-            va = addr
-            vma_pages = {
-                p for _, s, e in self._vma_pieces(va, va + size) for p in range(s, e, PAGE_SIZE)
-            }
-            for p in range(va, va + size, PAGE_SIZE):
-                if p not in vma_pages and space.lookup(p) is not None:
-                    raise MmapError(errno.EEXIST, f"MAP_FIXED over a non-mmap mapping at {p:#x}")
-            if any(s < va + size and va < s + a.size for s, a in self.shm_attachments.items()):
-                raise MmapError(errno.EEXIST, f"MAP_FIXED over an shm attachment near {va:#x}")
-            freed = self._frames_freed_by_cut(va, va + size)
-        else:
-            va_hint = addr & ~(PAGE_SIZE - 1)
-            if va_hint and va_hint + size <= KERNEL_BASE and self.range_is_free(va_hint, size):
-                va = va_hint
-            else:
-                found = self.find_free(size, MMAP_BASE, MMAP_END)
-                if found is None:
-                    raise MmapError(errno.ENOMEM, f"no free {size:#x}-byte range for mmap")
-                va = found
-        tables = space.tables_needed(va, size) if prot != PROT_NONE else 0
-        if n + tables > space.pages.info().nfree + freed:
-            raise MmapError(errno.ENOMEM, f"{n} pages + {tables} tables needed; too few free")
-        if flags & MAP_FIXED:
-            self._cut(va, va + size)
-        frames = []
-        for _ in range(n):
-            f = space.pages.alloc(1)
-            assert f is not None  # counted above
-            space.memory.fill(f, PAGE_SIZE)
-            frames.append(f)
-        vma = _Vma(
-            va, n, prot, flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS), _Anon(frames), 0
-        )
-        if prot != PROT_NONE:
-            space.map_pages(va, frames, prot_to_pte(prot))
-        self._vmas.append(vma)
-        return va
-
-    def munmap(self, addr: int, length: int) -> None:
-        """Remove the mmap regions in ``[addr, addr+length)``; holes are allowed (POSIX).
-
-        Pages no other process maps any more go back to the page allocator. Only mmap regions
-        are affected (shm attachments go with :meth:`SharedMemory.shmdt`).
-
-        Raises
-        ------
-        MmapError
-            EINVAL: ``addr`` not page aligned, length not positive, range outside user space.
-        """
-        addr, size = self._check_len(addr, length)
-        if addr & (PAGE_SIZE - 1) or addr < 0 or addr + size > KERNEL_BASE:
-            raise MmapError(errno.EINVAL, f"munmap of [{addr:#x}, +{size:#x}) invalid")
-        self._cut(addr, addr + size)
-
-    def mprotect(self, addr: int, length: int, prot: int) -> None:
-        """Change the protection of ``[addr, addr+length)``, all of which must be mmap'ed.
-
-        Raises
-        ------
-        MmapError
-            EINVAL: unaligned ``addr`` or bad ``prot``; ENOMEM: a page of the range is not in
-            an mmap region, or no page for a table. Nothing changes when it raises.
-        """
-        addr, size = self._check_len(addr, length)
-        if addr & (PAGE_SIZE - 1) or addr < 0 or addr + size > KERNEL_BASE:
-            raise MmapError(errno.EINVAL, f"mprotect of [{addr:#x}, +{size:#x}) invalid")
-        if not isinstance(prot, int) or prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC):
-            raise MmapError(errno.EINVAL, f"bad prot {prot!r}")
-        pieces = self._vma_pieces(addr, addr + size)
-        if sum(e - s for _, s, e in pieces) != size:
-            raise MmapError(errno.ENOMEM, f"[{addr:#x}, +{size:#x}) is not wholly mmap'ed")
-        space = self.address_space
-        if prot != PROT_NONE:
-            slots: set[int] = set()
-            for v, lo, hi in pieces:
-                if v.prot == PROT_NONE:
-                    slots.update(range(lo >> 22, ((hi - 1) >> 22) + 1))
-            need = sum(1 for s in slots if not space._l1(s))
-            if need > space.pages.info().nfree:
-                raise MmapError(errno.ENOMEM, f"{need} page tables needed; too few free")
-        new: list[_Vma] = []
-        for v in self._vmas:
-            s, e = max(v.start, addr), min(v.end, addr + size)
-            if s >= e:
-                new.append(v)
-                continue
-            mid = v.piece(s, e)
-            if v.prot != PROT_NONE and prot != PROT_NONE:
-                space.protect(s, e - s, prot_to_pte(prot))
-            elif v.prot != PROT_NONE:
-                space.unmap(s, e - s)
-            elif prot != PROT_NONE:
-                space.map_pages(
-                    s, [mid.frame(p) for p in range(s, e, PAGE_SIZE)], prot_to_pte(prot)
-                )
-            mid.prot = prot
-            if v.start < s:
-                new.append(v.piece(v.start, s))
-            new.append(mid)
-            if e < v.end:
-                new.append(v.piece(e, v.end))
-        self._vmas = new
-
-    # -- fork / exit ----------------------------------------------------------------------------
-
-    def fork(self, pid: int, asid: int) -> Process:
-        """A child with a new address space (same kernel): private regions are copied into new
-        pages, MAP_SHARED regions share their pages, shm attachments are inherited.
-
-        Raises
-        ------
-        OutOfMemory
-            Too few free pages (nothing changes).
-        """
-        space = self.address_space
-        private = sum(v.npages for v in self._vmas if v.flags & MAP_PRIVATE)
-        slots: set[int] = set()
-        for v in self._vmas:
-            if v.prot != PROT_NONE:
-                slots.update(range(v.start >> 22, ((v.end - 1) >> 22) + 1))
-        for va, a in self.shm_attachments.items():
-            slots.update(range(va >> 22, ((va + a.size - 1) >> 22) + 1))
-        need = 1 + private + len(slots)
-        if need > space.pages.info().nfree:
-            raise OutOfMemory(f"fork needs {need} pages, {space.pages.info().nfree} free")
-        child = Process(
-            pid,
-            AddressSpace(space.memory, space.pages, asid, kernel=space.kernel),
-            uid=self.uid,
-            gid=self.gid,
-        )
-        cspace = child.address_space
-        for v in self._vmas:
-            if v.flags & MAP_PRIVATE:
-                frames = []
-                for i in range(v.npages):
-                    f = space.pages.alloc(1)
-                    assert f is not None
-                    space.memory.move(f, v.obj.frames[v.offset + i], PAGE_SIZE)
-                    frames.append(f)
-                cv = _Vma(v.start, v.npages, v.prot, v.flags, _Anon(frames), 0)
-            else:
-                cv = v.piece(v.start, v.end)
-                for i in range(v.offset, v.offset + v.npages):
-                    v.obj.refs[i] += 1
-            if v.prot != PROT_NONE:
-                cspace.map_pages(
-                    v.start, cv.obj.frames[cv.offset : cv.offset + cv.npages], prot_to_pte(v.prot)
-                )
-            child._vmas.append(cv)
-        for va, a in sorted(self.shm_attachments.items()):
-            a.shm._inherit(self, child, va)
-        return child
-
-    def exit(self) -> None:
-        """Unmap every region, detach every shm segment, and destroy the address space."""
-        for va, a in sorted(self.shm_attachments.items()):
-            a.shm.shmdt(self, va)
-        for v in list(self._vmas):
-            self._cut(v.start, v.end)
-        self.address_space.destroy()
-
-    def check(self) -> None:
-        """Verify that every mmap page translates to its frame (AssertionError if not)."""
-        space = self.address_space
-        space.check()
-        for v in self._vmas:
-            for p in range(v.start, v.end, PAGE_SIZE):
-                m = space.lookup(p)
-                if v.prot == PROT_NONE:
-                    if m is not None:
-                        raise AssertionError(f"PROT_NONE page {p:#x} is mapped")
-                    continue
-                want = prot_to_pte(v.prot)
-                if m is None or m.pa != v.frame(p) or m.flags != want:
-                    raise AssertionError(f"mmap page {p:#x}: {m} != frame {v.frame(p):#x} {want!r}")

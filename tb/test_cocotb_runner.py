@@ -1,4 +1,4 @@
-"""Tests of mmaccel.hdl.cocotb_runner: build cache, pass/fail reporting, waveforms, lint.
+"""Tests of mmaccel.verif.runner: build cache, pass/fail reporting, waveforms, lint.
 
 The cocotb coroutines (run inside the simulator) and the pytest functions share this file.
 The design is a small counter with an enable, so one Verilator build serves every run here.
@@ -18,14 +18,14 @@ from amaranth.lib.wiring import In, Out
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge, Timer
 
-from mmaccel.hdl import cocotb_runner
-from mmaccel.hdl.cocotb_runner import (
+from mmaccel.hdl.verilog import to_verilog
+from mmaccel.verif import runner as cocotb_runner
+from mmaccel.verif.runner import (
     CocotbFailure,
     SimulatorUnavailable,
     VerilogLintError,
     lint_verilog,
     run_cocotb,
-    to_verilog,
 )
 
 HERE = Path(__file__).resolve().parent

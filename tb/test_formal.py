@@ -1,4 +1,4 @@
-"""The SymbiYosys flow (mmaccel.hdl.formal) and every proof of ``mmaccel formal``.
+"""The SymbiYosys flow (mmaccel.verif.formal) and every proof of ``mmaccel formal``.
 
 The flow is first shown to work on a toy allocator of our own: its proofs pass and its
 deliberately broken variants fail, each on the property it breaks. Then every proof of the
@@ -14,11 +14,11 @@ import sys
 
 import pytest
 
-from mmaccel.hdl.formal import Proof, ToolError, find_tools, run_proof, run_proofs
-from mmaccel.hdl.formal.mutate import Mutation, MutationError, mutant_module
-from mmaccel.hdl.formal.proofs import all_proofs, select
-from mmaccel.hdl.formal.sby import _parse, sby_text
-from mmaccel.hdl.formal.toy import ToySlotHarness, toy_proofs
+from mmaccel.verif.formal import Proof, ToolError, find_tools, run_proof, run_proofs
+from mmaccel.verif.formal.mutate import Mutation, MutationError, mutant_module
+from mmaccel.verif.formal.proofs import all_proofs, select
+from mmaccel.verif.formal.sby import _parse, sby_text
+from mmaccel.verif.formal.toy import ToySlotHarness, toy_proofs
 
 
 def _tools_or_skip() -> None:
@@ -81,16 +81,16 @@ def test_bad_arguments_raise() -> None:
 
 
 def test_mutation_must_apply_and_leaves_original() -> None:
-    import mmaccel.hdl.formal.toy as toy
+    import mmaccel.verif.formal.toy as toy
 
     before = toy.ToySlotAllocator.elaborate
-    missing = Mutation("nothing", "mmaccel.hdl.formal.toy", (("no such text", "x"),))
+    missing = Mutation("nothing", "mmaccel.verif.formal.toy", (("no such text", "x"),))
     with pytest.raises(MutationError, match="occurs 0 times"):
         mutant_module(missing)
-    twice = Mutation("twice", "mmaccel.hdl.formal.toy", (("m.d.sync", "m.d.comb"),))
+    twice = Mutation("twice", "mmaccel.verif.formal.toy", (("m.d.sync", "m.d.comb"),))
     with pytest.raises(MutationError, match="expected once"):
         mutant_module(twice)
-    ok = Mutation("ok", "mmaccel.hdl.formal.toy", (('"count_on_fail", ', ""),))
+    ok = Mutation("ok", "mmaccel.verif.formal.toy", (('"count_on_fail", ', ""),))
     mutant = mutant_module(ok)
     assert mutant.TOY_BUGS != toy.TOY_BUGS
     assert toy.ToySlotAllocator.elaborate is before  # the original is untouched
@@ -140,7 +140,7 @@ def test_clock_must_be_a_port() -> None:
 
 def test_cli_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     _tools_or_skip()
-    from mmaccel.sw.cli import main
+    from mmaccel.cli import main
 
     status = main(["formal", "--json", "-k", "toy.free_count*"])
     data = json.loads(capsys.readouterr().out)
@@ -155,7 +155,7 @@ def test_cli_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_list_and_unknown_pattern() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "mmaccel.sw", "formal", "--list", "-k", "gfa.*"],
+        [sys.executable, "-m", "mmaccel.cli", "formal", "--list", "-k", "gfa.*"],
         capture_output=True,
         text=True,
         check=False,
@@ -163,7 +163,7 @@ def test_cli_list_and_unknown_pattern() -> None:
     assert out.returncode == 0, out.stderr
     assert "gfa.no_overlap" in out.stdout and "tlb." not in out.stdout
     out = subprocess.run(
-        [sys.executable, "-m", "mmaccel.sw", "formal", "-k", "no.such.proof"],
+        [sys.executable, "-m", "mmaccel.cli", "formal", "-k", "no.such.proof"],
         capture_output=True,
         text=True,
         check=False,
@@ -176,7 +176,7 @@ def test_tlb_mutants_break_the_lookup_the_mmu_uses() -> None:
     path's live-bit, flush or ASID-gate logic and fails on the assertion it is meant to break.
     """
     _tools_or_skip()
-    from mmaccel.hdl.formal.mmu_props import MMU_MUTATIONS
+    from mmaccel.verif.formal.mmu_props import MMU_MUTATIONS
 
     words = {
         "asid_bit0_ignored": "global or of the current ASID",

@@ -1,8 +1,8 @@
 """Quick checks of mmaccel.hdl.gfa.GranuleFrameAllocator in Amaranth's simulator.
 
 A producer and a consumer run concurrently with random back-pressure on both streams; every
-response is compared with :class:`mmaccel.hdl.gfa_ref.GfaReference` (the model) and the whole
-allocation map is read through the debug port and compared with the model's table after every
+response is compared with :class:`mmaccel.verif.gfa.reference.GfaReference` (the model) and the
+whole allocation map is read through the debug port and compared with the model's table after every
 directed request and every few random ones. The longer regression runs on the Verilog in
 cocotb (tb/test_gfa_cocotb.py).
 """
@@ -15,16 +15,10 @@ from typing import Any
 import pytest
 from amaranth.sim import Simulator
 
+from mmaccel.cli import main
 from mmaccel.hdl.gfa import GfaOp, GfaStatus, GranuleFrameAllocator
-from mmaccel.hdl.gfa_ref import (
-    GfaReference,
-    GfaResult,
-    GfaStimulus,
-    Request,
-    code,
-    directed_requests,
-)
-from mmaccel.sw.cli import main
+from mmaccel.verif.gfa.reference import GfaReference, GfaResult, Request, code
+from mmaccel.verif.gfa.stimulus import GfaStimulus, directed_requests
 
 
 def _run(

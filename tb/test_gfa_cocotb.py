@@ -1,6 +1,8 @@
-"""pytest wrapper of the cocotb stream regression of GranuleFrameAllocator (tb/gfa_streams_tb.py).
+"""pytest wrapper of the cocotb stream regression of GranuleFrameAllocator.
 
-Each configuration is built once by :func:`mmaccel.hdl.cocotb_runner.run_cocotb` (Verilator by
+The test bench is :mod:`mmaccel.verif.gfa.streams_tb`.
+
+Each configuration is built once by :func:`mmaccel.verif.runner.run_cocotb` (Verilator by
 default, Icarus with ``SIM=icarus``) and runs the directed edge cases and a random run with
 back-pressure on both streams. The random runs add up to 100,000 requests per CI run;
 ``MMACCEL_SOAK=1`` runs 10 million (in chunks of different seeds). A failing run keeps its
@@ -9,14 +11,13 @@ it is re-run traced with the same seed, so the kept waveform ends at the first m
 """
 
 import os
-from pathlib import Path
 
 import pytest
 
-from mmaccel.hdl.cocotb_runner import CocotbFailure, CocotbResult, lint_verilog, run_cocotb
 from mmaccel.hdl.gfa import GranuleFrameAllocator
-
-HERE = Path(__file__).resolve().parent
+from mmaccel.verif.config import GfaSimConfig
+from mmaccel.verif.gfa.run import TEST_MODULE
+from mmaccel.verif.runner import CocotbFailure, CocotbResult, lint_verilog, run_cocotb
 
 #: Verilator warnings silenced for the allocator's Verilog (on top of the runner's list).
 GFA_LINT_WAIVERS = {
@@ -48,19 +49,12 @@ def _soak_chunks() -> int:
     return -(-per_config // SOAK_CHUNK)
 
 
-def _env(granules: int, log2gran: int, base: int, fanout: int, **more: object) -> dict[str, str]:
-    env = {
-        "GFA_GRANULES": str(granules),
-        "GFA_LOG2GRAN": str(log2gran),
-        "GFA_BASE": str(base),
-        "GFA_FANOUT": str(fanout),
-    }
-    env.update({k: str(v) for k, v in more.items()})
-    return env
-
-
 def _run(
-    config: tuple[int, int, int, int], testcase: str, seed: int = 1, **more: object
+    config: tuple[int, int, int, int],
+    testcase: str,
+    seed: int = 1,
+    ops: int = GfaSimConfig.ops,
+    check_every: int = GfaSimConfig.check_every,
 ) -> CocotbResult:
     """Run ``testcase`` untraced (one build per configuration); re-run it traced on failure.
 
@@ -68,6 +62,15 @@ def _run(
     waveform (the runner prints where). ``WAVES=1`` traces the first run and keeps it.
     """
     granules, log2gran, base, fanout = config
+    sim_config = GfaSimConfig(
+        granules=granules,
+        log2gran=log2gran,
+        base=base,
+        fanout=fanout,
+        seed=seed,
+        ops=ops,
+        check_every=check_every,
+    )
 
     def run(waves: bool | None) -> CocotbResult:
         design = GranuleFrameAllocator(
@@ -76,10 +79,9 @@ def _run(
         return run_cocotb(
             design,
             toplevel="gfa_core",
-            test_module="gfa_streams_tb",
-            test_dir=HERE,
+            test_module=TEST_MODULE,
             testcase=testcase,
-            extra_env=_env(granules, log2gran, base, fanout, GFA_SEED=seed, **more),
+            extra_env=sim_config.to_env(),
             seed=seed,
             waves=waves,
         )
@@ -110,8 +112,8 @@ def test_random(granules: int, log2gran: int, base: int, fanout: int, ops: int) 
             (granules, log2gran, base, fanout),
             "random_ops",
             seed=seed,
-            GFA_OPS=count,
-            GFA_CHECK_EVERY=1000,
+            ops=count,
+            check_every=1000,
         )
         assert result.tests == 1 and not result.failed
 

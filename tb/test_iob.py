@@ -625,10 +625,10 @@ TestIobMachine.settings = settings(max_examples=40, stateful_step_count=40, dead
 
 
 def test_bench_is_registered() -> None:
-    from mmaccel.sw.bench import MODEL_BENCHES
-    from mmaccel.sw.bench_slab import bench_iob
+    from mmaccel.verif.bench.model import MODEL_BENCHES
+    from mmaccel.verif.bench.pools import bench_iob
 
-    assert "mmaccel.sw.bench_slab:bench_iob" in MODEL_BENCHES
+    assert bench_iob in MODEL_BENCHES
     figures = bench_iob(seconds=0.05)
     ops, packets = figures["iob_ops_per_s"], figures["iob_packets_per_s"]
     assert isinstance(ops, int) and isinstance(packets, int)

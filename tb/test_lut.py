@@ -14,7 +14,7 @@ from amaranth.hdl import Elaboratable, Module, Signal
 from cell_models import lut_model, prove_equivalent, yosys
 
 from mmaccel.hdl import lut
-from mmaccel.hdl.gfa import _late_or
+from mmaccel.hdl.gfa.core import _late_or
 
 
 class FakeIce40:

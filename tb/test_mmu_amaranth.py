@@ -22,20 +22,15 @@ from cell_models import lut_model, prove_equivalent, yosys
 from mmaccel.hdl import lut
 from mmaccel.hdl import mmu as hw
 from mmaccel.hdl.mmu import Mmu, PageTableWalker, Tlb
-from mmaccel.hdl.mmu_regs import MMU_REGMAP
-from mmaccel.hdl.mmu_sim import (
-    MmuSimDriver,
-    Request,
-    Response,
-    Workload,
-    model_response,
-    run_sim,
-)
-from mmaccel.hdl.mmu_wb import MmuWishbone
-from mmaccel.hdl.wishbone import WishboneBusError, wb_read, wb_write
+from mmaccel.hdl.mmu.regs import MMU_REGMAP
+from mmaccel.hdl.mmu.wishbone import MmuWishbone
 from mmaccel.sw.memory import PhysicalMemory
 from mmaccel.sw.sv32 import Access, FaultCause, Priv, make_pte, satp_value
 from mmaccel.sw.sv32 import PteFlags as F
+from mmaccel.verif.mmu.driver import MmuSimDriver, run_sim
+from mmaccel.verif.mmu.reference import Request, Response, model_response
+from mmaccel.verif.mmu.workload import Workload
+from mmaccel.verif.wishbone import WishboneBusError, wb_read, wb_write
 
 LOAD, STORE, FETCH = Access.LOAD, Access.STORE, Access.FETCH
 RW = F.V | F.R | F.W | F.A | F.D
@@ -862,8 +857,8 @@ def test_checker_sees_stale_entries_without_flush() -> None:
 @pytest.mark.parametrize(("bare", "entries"), [(True, 16), (False, 4)])
 def test_verilog_cli_and_lint(tmp_path: Any, bare: bool, entries: int) -> None:
     """``mmaccel verilog mmu`` writes the module; Verilator lints it without new warnings."""
-    from mmaccel.hdl.cocotb_runner import lint_verilog
-    from mmaccel.sw.cli import main
+    from mmaccel.cli import main
+    from mmaccel.verif.runner import lint_verilog
 
     out = tmp_path / "mmu.v"
     args = ["verilog", "mmu", "--entries", str(entries), "-o", str(out)]

@@ -1,4 +1,4 @@
-"""Register maps as data (mmaccel.hdl.regmap), the generated C header / Markdown / CLI, and the
+"""Register maps as data (mmaccel.hdl.bus.regmap), the generated C header / Markdown / CLI, and the
 Wishbone RegisterBank decode in Amaranth's simulator."""
 
 import shutil
@@ -14,12 +14,13 @@ from amaranth.sim import Simulator
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mmaccel.hdl.cli_regmap import load_regmap, render
+from mmaccel.cli import main
+from mmaccel.cli.regmap import load_regmap, render
+from mmaccel.hdl.bus.regmap import Field, Register, RegisterBank, RegisterMap
+from mmaccel.hdl.bus.wishbone import WishboneSignature
 from mmaccel.hdl.gfa import GfaOp, GfaStatus
-from mmaccel.hdl.gfa_regs import GFA_REGMAP
-from mmaccel.hdl.regmap import Field, Register, RegisterBank, RegisterMap
-from mmaccel.hdl.wishbone import WishboneBusError, WishboneSignature, wb_read, wb_write
-from mmaccel.sw.cli import main
+from mmaccel.hdl.gfa.regs import GFA_REGMAP
+from mmaccel.verif.wishbone import WishboneBusError, wb_read, wb_write
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -381,10 +381,10 @@ def test_nil_is_not_a_page_address() -> None:
 
 
 def test_bench_is_registered_and_reports_flat_cost() -> None:
-    from mmaccel.sw.bench import MODEL_BENCHES
-    from mmaccel.sw.bench_slab import bench_slab
+    from mmaccel.verif.bench.model import MODEL_BENCHES
+    from mmaccel.verif.bench.pools import bench_slab
 
-    assert "mmaccel.sw.bench_slab:bench_slab" in MODEL_BENCHES
+    assert bench_slab in MODEL_BENCHES
     figures = bench_slab(seconds=0.1)
     for key in ("slab_ops_per_s", "slab_ns_per_op_1k_live", "slab_ns_per_op_100k_live"):
         value = figures[key]

@@ -10,6 +10,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
+from mmaccel.cli import main
+from mmaccel.cli.model import exercise
 from mmaccel.sw import (
     HeapsConfig,
     InvalidArgument,
@@ -22,8 +24,6 @@ from mmaccel.sw import (
     UserKernelHeaps,
 )
 from mmaccel.sw import heaps as bound
-from mmaccel.sw.cli import main
-from mmaccel.sw.cli_model import exercise
 from mmaccel.sw.system import example_config_path, parse_size
 
 MiB = 1 << 20

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mmaccel.cli import main
 from mmaccel.sw import TraceFormatError, replay
-from mmaccel.sw.cli import main
 from mmaccel.sw.trace import detect_format, replay_lines
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -224,7 +224,7 @@ def test_cli_exits_quietly_on_a_closed_pipe() -> None:
     os.close(read_end)
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "mmaccel.sw", "model", "replay", *map(str, TRACES[:2])],
+            [sys.executable, "-m", "mmaccel.cli", "model", "replay", *map(str, TRACES[:2])],
             stdout=write_end,
             stderr=subprocess.PIPE,
             text=True,

@@ -18,24 +18,24 @@ from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from mmaccel.hdl.interconnect import (
+from mmaccel.boards.host.link import BridgeLink
+from mmaccel.hdl.bus.interconnect import (
     Window,
     WishboneArbiter,
     WishboneBuffer,
     WishboneDecoder,
     WishboneRAM,
 )
-from mmaccel.hdl.uart import UARTReceiver, UARTTransmitter, baud_divisor
-from mmaccel.hdl.uart_bridge import (
+from mmaccel.hdl.bus.wishbone import WishboneSignature
+from mmaccel.hdl.uart.bridge import (
     PING_MAGIC,
     BridgeCommand,
     BridgeStatus,
     StreamWishboneBridge,
     UARTWishboneBridge,
 )
-from mmaccel.hdl.wishbone import WishboneSignature
+from mmaccel.hdl.uart.transceiver import UARTReceiver, UARTTransmitter, baud_divisor
 from mmaccel.sw.errors import BoardLinkError, InvalidArgument
-from mmaccel.sw.serial_driver import BridgeLink
 
 Testbench = Callable[[Any], Coroutine[Any, Any, None]]
 
@@ -506,9 +506,9 @@ class _RegisterFile:
 def test_serial_mmu_load_sends_only_changes() -> None:
     from typing import cast
 
+    from mmaccel.boards.host.mmu import SerialMmu
     from mmaccel.boards.top import BOARD_MAP
     from mmaccel.sw.memory import PhysicalMemory
-    from mmaccel.sw.serial_driver import SerialMmu
 
     regs = _RegisterFile()
     mmu = SerialMmu(cast(BridgeLink, regs), 8192)

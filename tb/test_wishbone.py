@@ -4,7 +4,6 @@ against the model (mmaccel.sw.GranuleAllocator) through the register driver.
 The cocotb run of the same checks on the Verilog is tb/test_gfa_wb_cocotb.py.
 """
 
-import importlib
 import random
 from typing import Any
 
@@ -12,21 +11,13 @@ import pytest
 from amaranth.lib.wiring import Flow
 from amaranth.sim import Simulator
 
-from mmaccel.hdl.gfa_regs import GFA_ID, GFA_REGMAP, GFA_RESULT_NONE
-from mmaccel.hdl.gfa_wb import GfaWishbone
-from mmaccel.hdl.wishbone import (
-    WishboneBusError,
-    WishboneSignature,
-    WishboneTimeout,
-    wb_read,
-    wb_write,
-)
+from mmaccel.boards.host.regdriver import AsyncGfaRegisterDriver, GfaRegisterDriver
+from mmaccel.hdl.bus.wishbone import WishboneSignature
+from mmaccel.hdl.gfa.regs import GFA_ID, GFA_REGMAP, GFA_RESULT_NONE
+from mmaccel.hdl.gfa.wishbone import GfaWishbone
 from mmaccel.sw import GranuleAllocator, MemoryManagerError
-from mmaccel.sw.gfa_driver import AsyncGfaRegisterDriver, GfaRegisterDriver
-
-# The random session is shared with the cocotb bench (tb/gfa_wb_tb.py, a helper module on
-# pytest's path but not mypy's).
-gfa_random_session = importlib.import_module("gfa_wb_tb").gfa_random_session
+from mmaccel.verif.gfa.wishbone_tb import gfa_random_session
+from mmaccel.verif.wishbone import WishboneBusError, WishboneTimeout, wb_read, wb_write
 
 R = {r.name: r.word for r in GFA_REGMAP}
 OP = dict(GFA_REGMAP["CMD"].field("OP").values)

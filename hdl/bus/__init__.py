@@ -1,0 +1,1 @@
+"""Buses shared by every block: Wishbone signature, interconnect, register banks."""

@@ -1,0 +1,1 @@
+"""Verification: cocotb runner, test benches, model references, stimulus, proofs, benchmarks."""

@@ -1,0 +1,1 @@
+"""Benchmarks of the software model (ops/s, JSON)."""

@@ -1,0 +1,1 @@
+"""Verification of the board tops: a simulated serial port for the real host driver."""

@@ -1,0 +1,1 @@
+"""Verification of the granule allocator: the model reference, stimulus, test benches, runs."""

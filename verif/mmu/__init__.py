@@ -1,0 +1,1 @@
+"""Verification of the MMU: the model reference, workload, test benches, runs."""
