@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from .command import Command
-from .params import add_entries_argument, add_gfa_arguments, check_gfa_run
+from .params import add_entries_argument, add_gfa_arguments, check_gfa_run, gfa_sim_config
 from .progress import ProgressBar
 
 __all__ = ["COMMANDS", "configure_bench_gfa", "configure_bench_mmu", "configure_bench_model"]
@@ -82,7 +82,6 @@ def configure_bench_gfa(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_bench_gfa(args: argparse.Namespace) -> int:
-    from mmaccel.verif.config import GfaSimConfig
     from mmaccel.verif.gfa.run import run_streams
     from mmaccel.verif.runner import CocotbFailure, SimulatorUnavailable
 
@@ -91,18 +90,7 @@ def _run_bench_gfa(args: argparse.Namespace) -> int:
         print(f"mmaccel bench gfa: {error}", file=sys.stderr)
         return 2
     bar = ProgressBar("ops")
-    config = GfaSimConfig(
-        granules=args.granules,
-        log2gran=args.log2gran,
-        base=args.base,
-        fanout=args.fanout,
-        ops=args.ops,
-        seed=args.seed,
-        errors=False,
-        backpressure=False,
-        check_every=max(1, args.ops // 10),
-        fail_fast=False,
-    )
+    config = gfa_sim_config(args, checked=False, check_every=max(1, args.ops // 10))
     try:
         figures: dict[str, Any] = run_streams(config, progress=None if args.json else bar)
     except (SimulatorUnavailable, CocotbFailure) as failure:

@@ -8,6 +8,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mmaccel.verif.config import GfaSimConfig
 
 __all__ = ["add_entries_argument", "add_gfa_arguments", "check_gfa", "check_gfa_run"]
 
@@ -44,6 +48,28 @@ def check_gfa_run(args: argparse.Namespace) -> str | None:
     if error is None and args.ops < 1:
         error = f"--ops must be at least 1, not {args.ops}"
     return error
+
+
+def gfa_sim_config(args: argparse.Namespace, *, checked: bool, check_every: int) -> GfaSimConfig:
+    """The stream test bench's run from the parsed gfa arguments, ``--ops`` and ``--seed``.
+
+    ``checked`` runs a regression (deliberate bad requests, random back-pressure, stop at the
+    first mismatch); otherwise a measurement (valid requests only, no stalls, run to the end).
+    """
+    from mmaccel.verif.config import GfaSimConfig
+
+    return GfaSimConfig(
+        granules=args.granules,
+        log2gran=args.log2gran,
+        base=args.base,
+        fanout=args.fanout,
+        ops=args.ops,
+        seed=args.seed,
+        errors=checked,
+        backpressure=checked,
+        check_every=check_every,
+        fail_fast=checked,
+    )
 
 
 def _entries(text: str) -> int:

@@ -16,7 +16,7 @@ import os
 import sys
 
 from .command import Command
-from .params import add_entries_argument, add_gfa_arguments, check_gfa_run
+from .params import add_entries_argument, add_gfa_arguments, check_gfa_run, gfa_sim_config
 from .progress import ProgressBar
 
 __all__ = ["COMMANDS", "configure_sim_gfa", "configure_sim_mmu"]
@@ -85,7 +85,6 @@ def configure_sim_gfa(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_sim_gfa(args: argparse.Namespace) -> int:
-    from mmaccel.verif.config import GfaSimConfig
     from mmaccel.verif.gfa.run import run_streams
     from mmaccel.verif.runner import CocotbFailure, SimulatorUnavailable
 
@@ -94,18 +93,7 @@ def _run_sim_gfa(args: argparse.Namespace) -> int:
         print(f"mmaccel sim gfa: {error}", file=sys.stderr)
         return 2
     bar = ProgressBar("ops")
-    config = GfaSimConfig(
-        granules=args.granules,
-        log2gran=args.log2gran,
-        base=args.base,
-        fanout=args.fanout,
-        ops=args.ops,
-        seed=args.seed,
-        errors=True,
-        backpressure=True,
-        check_every=1000,
-        fail_fast=True,
-    )
+    config = gfa_sim_config(args, checked=True, check_every=1000)
     try:
         summary = run_streams(config, progress=bar)
     except SimulatorUnavailable as failure:

@@ -18,7 +18,7 @@ from .errors import InvalidArgument, InvalidPointer
 from .gran import PageAllocator
 from .memory import PhysicalMemory
 from .process import Process
-from .sv32 import MEGAPAGE_SIZE, PAGE_SHIFT, PAGE_SIZE, PteFlags
+from .sv32 import MEGAPAGE_SIZE, PAGE_SIZE, PteFlags
 from .vm import (
     IOREMAP_BASE,
     IOREMAP_END,
@@ -28,19 +28,11 @@ from .vm import (
     AddressSpace,
     OutOfMemory,
     check_perms,
+    int_arg,
+    pages_for,
 )
 
 __all__ = ["Kernel"]
-
-
-def _int(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    return value
-
-
-def _pages(size: int) -> int:
-    return (size + PAGE_SIZE - 1) >> PAGE_SHIFT
 
 
 class Kernel:
@@ -109,8 +101,8 @@ class Kernel:
         OutOfMemory
             No room in the ioremap area or no page for a table.
         """
-        _int("pa", pa)
-        _int("size", size)
+        int_arg("pa", pa)
+        int_arg("size", size)
         if size <= 0 or pa < 0 or pa + size > PA_LIMIT:
             raise InvalidArgument(f"ioremap of [{pa:#x}, +{size:#x}) is not a physical range")
         if int(attrs) & ~(PteFlags.R | PteFlags.W | PteFlags.X):
@@ -119,7 +111,7 @@ class Kernel:
         if not self.mmu:
             return pa
         base = pa & ~(PAGE_SIZE - 1)
-        span = _pages(pa + size - base) * PAGE_SIZE
+        span = pages_for(pa + size - base) * PAGE_SIZE
         align = MEGAPAGE_SIZE if span >= MEGAPAGE_SIZE and not base % MEGAPAGE_SIZE else PAGE_SIZE
         guards = [(v, v + n + PAGE_SIZE) for v, n in self._io.items()]
         va = self.space.find_free(span + PAGE_SIZE, IOREMAP_BASE, IOREMAP_END, align, guards)
@@ -137,7 +129,7 @@ class Kernel:
         InvalidPointer
             ``va`` was not returned by ioremap (or was unmapped already).
         """
-        _int("va", va)
+        int_arg("va", va)
         if not self.mmu:
             return
         base = va & ~(PAGE_SIZE - 1)
@@ -164,10 +156,10 @@ class Kernel:
         InvalidArgument
             ``size`` is not positive.
         """
-        _int("size", size)
+        int_arg("size", size)
         if size <= 0:
             raise InvalidArgument(f"vmalloc size must be positive, not {size}")
-        n = _pages(size)
+        n = pages_for(size)
         if not self.mmu:
             pa = self.pages.alloc(n)
             if pa is None:
@@ -201,7 +193,7 @@ class Kernel:
         InvalidPointer
             ``va`` is not the start of a live vmalloc allocation.
         """
-        _int("va", va)
+        int_arg("va", va)
         frames = self._vm.get(va)
         if frames is None:
             raise InvalidPointer(f"{va:#x} is not a vmalloc address")

@@ -29,7 +29,15 @@ from typing import Protocol
 
 from .errors import InvalidArgument, MemoryManagerError
 from .sv32 import MEGAPAGE_SIZE, PAGE_SHIFT, PAGE_SIZE, PteFlags
-from .vm import KERNEL_BASE, MMAP_BASE, MMAP_END, AddressSpace, OutOfMemory
+from .vm import (
+    KERNEL_BASE,
+    MMAP_BASE,
+    MMAP_END,
+    AddressSpace,
+    OutOfMemory,
+    int_arg,
+    pages_for,
+)
 
 __all__ = [
     "MAP_ANONYMOUS",
@@ -76,16 +84,6 @@ class Region:
     prot: int
     flags: int
     frames: tuple[int, ...]
-
-
-def _int(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    return value
-
-
-def _pages(size: int) -> int:
-    return (size + PAGE_SIZE - 1) >> PAGE_SHIFT
 
 
 def prot_to_pte(prot: int) -> PteFlags:
@@ -203,7 +201,7 @@ class Process:
     def __init__(
         self, pid: int, address_space: AddressSpace, *, uid: int = 0, gid: int = 0
     ) -> None:
-        _int("pid", pid)
+        int_arg("pid", pid)
         if pid < 0:
             raise InvalidArgument(f"pid must be non-negative, not {pid}")
         self.pid = pid
@@ -302,7 +300,7 @@ class Process:
             raise MmapError(errno.EINVAL, f"addr must be an int, not {addr!r}")
         if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
             raise MmapError(errno.EINVAL, f"length must be a positive int, not {length!r}")
-        return addr, _pages(length) * PAGE_SIZE
+        return addr, pages_for(length) * PAGE_SIZE
 
     def mmap(self, addr: int, length: int, prot: int, flags: int) -> int:
         """Map ``length`` bytes of anonymous zero-filled memory; return the address.

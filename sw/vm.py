@@ -68,6 +68,8 @@ __all__ = [
     "NotMapped",
     "OutOfMemory",
     "check_perms",
+    "int_arg",
+    "pages_for",
 ]
 
 KERNEL_BASE = 0xC000_0000
@@ -108,10 +110,16 @@ class Mapping:
     flags: PteFlags
 
 
-def _int(name: str, value: object) -> int:
+def int_arg(name: str, value: object) -> int:
+    """``value`` if it is an int (not a bool); else :class:`TypeError` naming ``name``."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, not {value!r}")
     return value
+
+
+def pages_for(size: int) -> int:
+    """Pages that hold ``size`` bytes (rounded up)."""
+    return (size + PAGE_SIZE - 1) >> PAGE_SHIFT
 
 
 def check_perms(perms: int) -> PteFlags:
@@ -123,7 +131,7 @@ def check_perms(perms: int) -> PteFlags:
         ``perms`` has bits above 7:0, neither R nor X (not a leaf), or W without R (reserved
         in Sv32).
     """
-    perms = _int("perms", int(perms))
+    perms = int_arg("perms", int(perms))
     if perms & ~0xFF:
         raise InvalidArgument(f"perms must be PteFlags (bits 7:0), not {perms:#x}")
     if not perms & (PteFlags.R | PteFlags.X):
@@ -189,7 +197,7 @@ class AddressSpace:
         *,
         kernel: AddressSpace | None = None,
     ) -> None:
-        _int("asid", asid)
+        int_arg("asid", asid)
         if not 0 <= asid < 512:
             raise InvalidArgument(f"asid must be in 0..511, not {asid}")
         if pages.page_shift != PAGE_SHIFT:
@@ -317,8 +325,8 @@ class AddressSpace:
         return PteFlags.G if self.is_kernel and va >= KERNEL_BASE else 0
 
     def _check_range(self, va: int, size: int) -> None:
-        _int("va", va)
-        _int("size", size)
+        int_arg("va", va)
+        int_arg("size", size)
         if size <= 0:
             raise InvalidArgument(f"size must be positive, not {size:#x}")
         if va & (PAGE_SIZE - 1) or size & (PAGE_SIZE - 1):
@@ -415,7 +423,7 @@ class AddressSpace:
             Too few free pages for the page tables. In every case nothing is changed.
         """
         self._check_range(va, size)
-        _int("pa", pa)
+        int_arg("pa", pa)
         flags = check_perms(perms)
         if pa & (PAGE_SIZE - 1) or pa < 0 or pa + size > PA_LIMIT:
             raise InvalidAlignment(
@@ -452,7 +460,7 @@ class AddressSpace:
         self._check_range(va, len(frames) * PAGE_SIZE)
         flags = check_perms(perms)
         for f in frames:
-            if _int("frame", f) & (PAGE_SIZE - 1) or not 0 <= f < PA_LIMIT:
+            if int_arg("frame", f) & (PAGE_SIZE - 1) or not 0 <= f < PA_LIMIT:
                 raise InvalidAlignment(f"frame {f:#x} must be a 4 KiB aligned physical address")
         leaves = [(va + i * PAGE_SIZE, f, PAGE_SIZE) for i, f in enumerate(frames)]
         self._reserve_pages(self._check_free(leaves))
