@@ -51,15 +51,21 @@ def build_host_library(
     sources: Sequence[Path] = DRIVER_SOURCES,
     defines: Mapping[str, str | int] | None = None,
     extra_include_dirs: Sequence[Path] = (),
+    generated: Path | None = None,
     opt: str = "-O2",
 ) -> Path:
     """Compile ``sources`` with the host ``cc`` into the shared library ``build/lib<name>.so``.
 
     Warnings are errors (:data:`~mmaccel.firmware.toolchain.C_WARNINGS`). The generated
-    headers are written into ``build`` first. Returns the library's path (for ``ctypes``).
+    headers are written into ``build`` first, unless ``generated`` names a folder that holds
+    them already (a test's variant of a header). Returns the library's path (for ``ctypes``).
     """
     build = Path(build)
-    incs = [*include_dirs(build), *extra_include_dirs]
+    build.mkdir(parents=True, exist_ok=True)
+    if generated is None:
+        incs = [*include_dirs(build), *extra_include_dirs]
+    else:
+        incs = [INCLUDE_DIR, DRIVER_DIR, Path(generated), *extra_include_dirs]
     out = build / f"lib{name}.so"
     cmd = [host_cc(), *C_WARNINGS, opt, "-shared", "-fPIC", "-o", str(out)]
     for inc in incs:

@@ -19,17 +19,26 @@ import ctypes
 import random
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from mmaccel.firmware.driver_build import DRIVER_DIR, GRAN_SOURCES, build_host_library
+from mmaccel.firmware.driver_build import (
+    DRIVER_DIR,
+    GRAN_SOURCES,
+    MMU_SOURCES,
+    build_host_library,
+)
 from mmaccel.firmware.regs import header_text
 from mmaccel.firmware.toolchain import C_WARNINGS, INCLUDE_DIR, host_cc, zig_command
 from mmaccel.hdl.gfa.status import status_of
 from mmaccel.sw import GranuleAllocator, MemoryManagerError
+from mmaccel.sw.errors import TranslationFault
+from mmaccel.sw.memory import PhysicalMemory
+from mmaccel.sw.sv32 import Access, Priv, PteFlags, make_pte, satp_value, translate_sv32
 
 GRAN_OK, GRAN_ENOSPC = 0, 1
 SIZE_REGS = "#define GFA_ALLOC_SIZE_OFFSET 0x40u\n#define GFA_FREE_SIZE_OFFSET 0x44u\n"
@@ -397,3 +406,498 @@ def test_sw_initialize_refuses_what_the_model_refuses(
 def test_sw_initialize_needs_a_long_enough_table(swlib: ctypes.CDLL) -> None:
     assert not CGran(swlib).init_sw(0, 100 << 4, 4, 0, 3)
     assert CGran(swlib).init_sw(0, 100 << 4, 4, 0, 4)
+
+
+# -- (c) the hardware back end against a stand-in of the register file ----------------------
+
+GFA_BASE = 0x8001_0000
+RESULT_NONE = 0xFFFF_FFFF
+
+
+class GfaRegisterFile:
+    """The allocator's registers (GFA_REGMAP) in Python, backed by the model at granule level.
+
+    It applies the hardware's checks in the hardware's order (COUNT 0, then ALIGN, then COUNT
+    too large; FREE/RESERVE: COUNT 0, then the range) and records every access, and every
+    breach of the protocol: a read of a write-only register or a write to a read-only one, a
+    RESULT read with no command since the last one, a STATUS read after a RESULT that said
+    success, an ALIGN write that changes nothing.
+    """
+
+    NAMES: ClassVar[dict[int, str]] = {
+        0x00: "ID", 0x04: "CONFIG", 0x08: "BASE", 0x0C: "CMD", 0x10: "COUNT", 0x14: "ADDR",
+        0x18: "ALIGN", 0x1C: "STATUS", 0x20: "RESULT", 0x24: "FREE", 0x28: "LARGEST",
+        0x2C: "OPS", 0x30: "FAILS", 0x34: "ERRORS", 0x38: "GAT_INDEX", 0x3C: "GAT_DATA",
+        0x40: "ALLOC_SIZE", 0x44: "FREE_SIZE",
+    }  # fmt: skip
+    WRITABLE: ClassVar[set[str]] = {
+        "CMD",
+        "COUNT",
+        "ADDR",
+        "ALIGN",
+        "GAT_INDEX",
+        "ALLOC_SIZE",
+        "FREE_SIZE",
+    }
+    READABLE: ClassVar[set[str]] = set(NAMES.values()) - {"CMD", "ALLOC_SIZE", "FREE_SIZE"}
+
+    def __init__(self, model: GranuleAllocator, size_regs: bool) -> None:
+        self.model = model
+        self.size_regs = size_regs
+        self.rw = {"COUNT": 0, "ADDR": 0, "ALIGN": 0, "GAT_INDEX": 0}
+        self.result = 0
+        self.code = 0
+        self.ops = self.fails = self.errors = 0
+        self.pending = False  # a command has started and RESULT has not been read
+        self.last_result: int | None = None
+        self.log: list[tuple[str, str, int]] = []
+        self.breaches: list[str] = []
+
+    def _name(self, addr: int) -> str:
+        off = addr - GFA_BASE
+        name = self.NAMES.get(off)
+        if name is None or (name.endswith("_SIZE") and not self.size_regs):
+            self.breaches.append(f"access to {addr:#x}: no register there")
+            return "?"
+        return name
+
+    def read(self, addr: int) -> int:
+        name = self._name(addr)
+        if name not in self.READABLE:
+            self.breaches.append(f"read of {name}")
+            return 0
+        value = self._read(name)
+        self.log.append(("r", name, value))
+        return value
+
+    def _read(self, name: str) -> int:
+        m = self.model
+        if name == "ID":
+            return 0x4746_4131
+        if name == "CONFIG":
+            return (m.log2gran << 24) | m.ngranules
+        if name == "BASE":
+            return m.heapstart
+        if name == "RESULT":
+            if not self.pending:
+                self.breaches.append("RESULT read with no command since the last read")
+            self.pending = False
+            self.last_result = self.result
+            return self.result
+        if name == "STATUS":
+            if self.last_result != RESULT_NONE:
+                self.breaches.append("STATUS read although RESULT said success")
+            c = self.code
+            return (c << 4) | (int(c >= 2) << 2) | (int(c == 1) << 1)
+        if name == "FREE":
+            return m.nfree
+        if name == "LARGEST":
+            return m.longest_free_run()
+        if name in ("OPS", "FAILS", "ERRORS"):
+            return {"OPS": self.ops, "FAILS": self.fails, "ERRORS": self.errors}[name]
+        if name == "GAT_DATA":
+            i = self.rw["GAT_INDEX"]
+            self.rw["GAT_INDEX"] = (i + 1) & 0xFFFF
+            table = m.table()
+            return table[i] if i < len(table) else 0
+        return self.rw[name]
+
+    def write(self, addr: int, value: int) -> None:
+        name = self._name(addr)
+        self.log.append(("w", name, value))
+        if name not in self.WRITABLE:
+            self.breaches.append(f"write of {name}")
+            return
+        if name == "ALIGN" and value == self.rw["ALIGN"]:
+            self.breaches.append(f"ALIGN rewritten with its value {value:#x}")
+        if name == "CMD":
+            self._command(value & 7, self.rw["COUNT"])
+        elif name in ("ALLOC_SIZE", "FREE_SIZE"):
+            count = -(-value // self.model.granule_size)
+            self._command(0 if name == "ALLOC_SIZE" else 1, count)
+        elif name == "COUNT":
+            self.rw[name] = value & 0x1_FFFF
+        else:
+            self.rw[name] = value
+
+    def _command(self, op: int, count: int) -> None:
+        m = self.model
+        self.pending = True
+        self.ops += 1
+        value: int | None = 0
+        code = 0
+        try:
+            if op == 0:
+                align = self.rw["ALIGN"]
+                if count == 0:
+                    code = 2
+                elif align & (align - 1):
+                    code = 4
+                elif count > m.ngranules:
+                    code = 2
+                else:
+                    p = m.alloc_granules(count, max(1, align >> m.log2gran))
+                    value = None if p is None else m.address_of(p)
+                    code = 1 if p is None else 0
+            elif op in (1, 2):
+                if count == 0:
+                    code = 2
+                elif op == 1:
+                    m.free_granules(m.index_of(self.rw["ADDR"]), count)
+                else:
+                    m.reserve_granules(m.index_of(self.rw["ADDR"]), count)
+            elif op == 3:
+                pass
+            else:
+                code = 7
+        except MemoryManagerError as exc:
+            code = int(status_of(exc).value)
+        self.code = code
+        self.fails += code == 1
+        self.errors += code >= 2
+        self.result = (
+            value if code == 0 and value is not None else (0 if code == 0 else RESULT_NONE)
+        )
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["count", "size-regs"])
+def hwlib(request: pytest.FixtureRequest, build: Path) -> Iterator[tuple[ctypes.CDLL, bool]]:
+    size_regs: bool = request.param
+    folder = build / ("hw-size" if size_regs else "hw-count")
+    gen = _headers(folder / "gen", size_regs)
+    hook = folder / "hook.c"
+    hook.write_text(HOOK_C)
+    lib = build_host_library(
+        folder,
+        "gran_hw",
+        sources=(*GRAN_SOURCES, hook),
+        defines={"MMACCEL_MMIO_HOOK": 1},
+        generated=gen,
+    )
+    yield _declare(ctypes.CDLL(str(lib))), size_regs
+
+
+class HwGran(CGran):
+    """A C handle on the hardware back end, its register accesses served by ``regs``."""
+
+    def __init__(self, lib: ctypes.CDLL, regs: GfaRegisterFile) -> None:
+        super().__init__(lib)
+        self.regs = regs
+        # ctypes callbacks must outlive the calls: keep them on the object
+        self._rd = RD_FN(regs.read)
+        self._wr = WR_FN(regs.write)
+        lib.mmio_hook_set.argtypes = [RD_FN, WR_FN]
+        lib.mmio_hook_set(self._rd, self._wr)
+
+
+HW_GEOMETRIES = [(0x1000_0000, 37, 4), (0x1000_0000, 256, 6), (0x2000_0000, 4096, 12),
+                 (0x1000_0000, 32768, 5), (0x4000_0000, 65536, 4)]  # fmt: skip
+
+
+def _check_protocol(op: str, log: list[tuple[str, str, int]], size_regs: bool) -> None:
+    """The accesses of one call, in order, are the protocol's and no more."""
+    seq = [(k, n) for k, n, _ in log]
+    if op == "alloc":
+        head = [("w", "ALIGN")] if seq and seq[0] == ("w", "ALIGN") else []
+        cmd = [("w", "ALLOC_SIZE")] if size_regs else [("w", "COUNT"), ("w", "CMD")]
+        tail = [("r", "RESULT")]
+        if log[-1] == ("r", "STATUS", log[-1][2]):
+            tail.append(("r", "STATUS"))
+        assert seq == head + cmd + tail, seq
+    elif op == "free" and seq:
+        cmd = [("w", "FREE_SIZE")] if size_regs else [("w", "COUNT"), ("w", "CMD")]
+        tail = [("r", "RESULT")] + ([("r", "STATUS")] if seq[-1] == ("r", "STATUS") else [])
+        assert seq == [("w", "ADDR"), *cmd, *tail], seq
+
+
+def test_hw_matches_model_through_the_registers(hwlib: tuple[ctypes.CDLL, bool]) -> None:
+    lib, size_regs = hwlib
+    t0 = time.perf_counter()
+    total: dict[str, int] = {}
+    accesses: dict[str, list[int]] = {}
+    for k, (base, ngran, l2g) in enumerate(HW_GEOMETRIES):
+        backing = GranuleAllocator(base, ngran << l2g, l2g, l2g)
+        ref = GranuleAllocator(base, ngran << l2g, l2g, l2g)
+        regs = GfaRegisterFile(backing, size_regs)
+        c = HwGran(lib, regs)
+        assert c.init_hw(GFA_BASE)
+        assert not regs.breaches
+        trace = Trace(ref, random.Random(2000 + k))
+        words = (ngran + 31) // 32
+        for step in range(700):
+            op, args = trace.next()
+            regs.log.clear()
+            want = model_call(ref, op, args)
+            got = getattr(c, op)(*args)
+            assert got == want, f"{ngran} granules, step {step}: {op}{args}: C {got} != {want}"
+            assert not regs.breaches, f"step {step}: {op}{args}: {regs.breaches}"
+            _check_protocol(op, regs.log, size_regs)
+            trace.record(op, args, *want)
+            total[op] = total.get(op, 0) + 1
+            accesses.setdefault(op, []).append(len(regs.log))
+            if step % 100 == 0:
+                assert backing.free_map == ref.free_map
+        assert c.table(words) == ref.table()
+        regs.pending = False
+    n_ops = sum(total.values())
+    mean = {op: sum(v) / len(v) for op, v in accesses.items()}
+    print(
+        f"hw back end ({'size registers' if size_regs else 'COUNT+CMD'}): {n_ops} operations, "
+        f"0 mismatches, {time.perf_counter() - t0:.1f} s; register accesses per call: "
+        + ", ".join(f"{op} {m:.2f}" for op, m in sorted(mean.items()))
+    )
+    assert n_ops == 700 * len(HW_GEOMETRIES)
+    # alloc: one command write (two without the size registers), one RESULT read, and ALIGN
+    # or STATUS only sometimes
+    assert mean["alloc"] < (3.0 if size_regs else 4.0)
+
+
+def test_hw_align_is_written_only_when_it_changes(hwlib: tuple[ctypes.CDLL, bool]) -> None:
+    lib, size_regs = hwlib
+    regs = GfaRegisterFile(GranuleAllocator(0x1000_0000, 64 << 4, 4, 4), size_regs)
+    c = HwGran(lib, regs)
+    assert c.init_hw(GFA_BASE)
+    for align, writes in [(0, 0), (0, 0), (64, 1), (64, 0), (0, 1), (256, 1), (3, 1), (3, 0)]:
+        regs.log.clear()
+        c.alloc(16, align)
+        assert sum(1 for k, n, _ in regs.log if (k, n) == ("w", "ALIGN")) == writes
+    assert not regs.breaches
+
+
+def test_hw_initialize_reads_the_geometry(hwlib: tuple[ctypes.CDLL, bool]) -> None:
+    lib, size_regs = hwlib
+    model = GranuleAllocator(0x2000_0000, 100 << 7, 7, 7)
+    regs = GfaRegisterFile(model, size_regs)
+    c = HwGran(lib, regs)
+    assert c.init_hw(GFA_BASE)
+    assert c.info() == ((7, 100, 100, 100), GRAN_OK)
+    assert c.alloc(1) == (0x2000_0000, GRAN_OK)
+    assert c.alloc(129, 1024) == (0x2000_0400, GRAN_OK)
+    regs2 = GfaRegisterFile(model, size_regs)
+    c2 = HwGran(lib, regs2)
+    regs2._read = lambda name: 0 if name == "ID" else GfaRegisterFile._read(regs2, name)  # type: ignore[method-assign]
+    assert not c2.init_hw(GFA_BASE)  # not an allocator: no handle
+
+
+# -- the MMU driver against a stand-in of the MMU's registers and the translation probe -------
+
+MMU_BASE, PROBE_BASE = 0x8002_0000, 0x8003_0000
+
+
+class MmuRegisterFile:
+    """MMU_REGMAP's registers and the probe's, answered by translate_sv32 over ``memory``."""
+
+    REGS: ClassVar[dict[int, str]] = {
+        0x00: "SATP", 0x04: "FLUSH_VA", 0x08: "FLUSH_ASID", 0x0C: "FLUSH", 0x10: "STATUS",
+        0x14: "HITS", 0x18: "MISSES", 0x1C: "WALKS", 0x20: "FAULTS", 0x24: "CTRL",
+        0x28: "LAST_CAUSE",
+    }  # fmt: skip
+    PROBE: ClassVar[dict[int, str]] = {
+        0x00: "VA",
+        0x04: "REQ",
+        0x08: "RESULT",
+        0x0C: "PA",
+        0x10: "PAH",
+    }
+    WO: ClassVar[set[str]] = {"FLUSH", "CTRL", "REQ"}
+
+    def __init__(self, memory: PhysicalMemory) -> None:
+        self.memory = memory
+        self.values: dict[str, int] = {"SATP": 0, "FLUSH_VA": 0, "FLUSH_ASID": 0, "VA": 0}
+        self.values.update(STATUS=(16 << 8) | (5 << 16), HITS=11, MISSES=22, WALKS=33, FAULTS=44)
+        self.values.update(LAST_CAUSE=0, RESULT=0, PA=0, PAH=0)
+        self.flushes: list[tuple[int, int, int]] = []  # (FLUSH, FLUSH_VA, FLUSH_ASID)
+        self.cleared = 0
+        self.breaches: list[str] = []
+
+    def _name(self, addr: int) -> str:
+        table, off = (
+            (self.PROBE, addr - PROBE_BASE) if addr >= PROBE_BASE else (self.REGS, addr - MMU_BASE)
+        )
+        name = table.get(off)
+        if name is None:
+            self.breaches.append(f"no register at {addr:#x}")
+            return "?"
+        return name
+
+    def read(self, addr: int) -> int:
+        name = self._name(addr)
+        if name in self.WO:
+            self.breaches.append(f"read of {name}")
+        return self.values.get(name, 0)
+
+    def write(self, addr: int, value: int) -> None:
+        name = self._name(addr)
+        if name in ("STATUS", "HITS", "MISSES", "WALKS", "FAULTS", "LAST_CAUSE", "RESULT", "PA"):
+            self.breaches.append(f"write of {name}")
+            return
+        if name == "FLUSH":
+            v = self.values
+            self.flushes.append((value, v["FLUSH_VA"], v["FLUSH_ASID"]))
+        elif name == "CTRL":
+            self.cleared += value & 1
+        elif name == "REQ":
+            self._translate(value)
+        else:
+            self.values[name] = value
+
+    def _translate(self, req: int) -> None:
+        v = self.values
+        try:
+            pa = translate_sv32(
+                self.memory, v["SATP"], v["VA"], Access(req & 3), Priv((req >> 2) & 1),
+                sum=bool(req & 8), mxr=bool(req & 16),
+            )  # fmt: skip
+            v.update(RESULT=0, PA=pa & 0xFFFF_FFFF, PAH=pa >> 32)
+        except TranslationFault as exc:
+            cause = int(exc.cause)  # type: ignore[attr-defined]
+            v.update(RESULT=1 | (cause << 4), LAST_CAUSE=cause)
+
+
+@pytest.fixture(scope="module")
+def mmulib(build: Path) -> ctypes.CDLL:
+    folder = build / "mmu"
+    folder.mkdir()
+    hook = folder / "hook.c"
+    hook.write_text(HOOK_C)
+    lib = ctypes.CDLL(
+        str(
+            build_host_library(
+                folder, "mmu", sources=(*MMU_SOURCES, hook), defines={"MMACCEL_MMIO_HOOK": 1}
+            )
+        )
+    )
+    p, u32 = ctypes.c_void_p, ctypes.c_uint32
+    pu32 = ctypes.POINTER(u32)
+    for name, res, args in [
+        ("mmu_init", p, [p, ctypes.c_size_t, ctypes.c_size_t]),
+        ("mmu_set_satp", None, [p, u32]),
+        ("mmu_get_satp", u32, [p]),
+        ("mmu_flush_all", None, [p]),
+        ("mmu_flush_va", None, [p, u32]),
+        ("mmu_flush_asid", None, [p, u32]),
+        ("mmu_flush_va_asid", None, [p, u32, u32]),
+        ("mmu_get_counters", None, [p, pu32]),
+        ("mmu_clear_counters", None, [p]),
+        ("mmu_last_cause", u32, [p]),
+        ("mmu_tlb_entries", u32, [p]),
+        ("mmu_tlb_valid", u32, [p]),
+        ("mmu_translate", ctypes.c_int, [p, u32, ctypes.c_uint, ctypes.c_uint, pu32]),
+        ("mmu_translate34", ctypes.c_int, [p, u32, ctypes.c_uint, ctypes.c_uint, pu32, pu32]),
+        ("mmio_hook_set", None, [RD_FN, WR_FN]),
+    ]:
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+    return lib
+
+
+def _flags(rng: random.Random) -> int:
+    """Mostly valid leaf flags (A, D, R set; W, X, U, G at random), sometimes anything."""
+    if rng.random() < 0.25:
+        return rng.randrange(256)
+    flags = PteFlags.V | PteFlags.R | PteFlags.A | PteFlags.D
+    for extra in (PteFlags.W, PteFlags.X, PteFlags.U, PteFlags.G):
+        if rng.random() < 0.5:
+            flags |= extra
+    return int(flags)
+
+
+def _page_tables(rng: random.Random) -> tuple[PhysicalMemory, list[int]]:
+    """Random Sv32 tables: a root at 0x1000 with megapages (some misaligned), pointers to
+    three level-0 tables of 4 KiB pages, invalid entries; flags drawn at random."""
+    mem = PhysicalMemory(0x10000)
+    vpn1s = []
+    for slot in range(24):
+        vpn1 = rng.randrange(1024)
+        vpn1s.append(vpn1)
+        if slot < 3:
+            table = 0x2000 + slot * 0x1000
+            mem.write_u32(0x1000 + 4 * vpn1, make_pte(table >> 12, PteFlags.V))
+            for vpn0 in range(1024):
+                if rng.random() < 0.7:
+                    flags = _flags(rng)
+                    mem.write_u32(table + 4 * vpn0, make_pte(rng.randrange(1 << 22), flags))
+        else:
+            ppn = rng.randrange(1 << 12) << 10 | (rng.randrange(1024) if rng.random() < 0.2 else 0)
+            mem.write_u32(0x1000 + 4 * vpn1, make_pte(ppn, _flags(rng)))
+    return mem, vpn1s
+
+
+def test_mmu_translates_like_the_model(mmulib: ctypes.CDLL) -> None:
+    rng = random.Random(77)
+    mem, vpn1s = _page_tables(rng)
+    regs = MmuRegisterFile(mem)
+    rd, wr = RD_FN(regs.read), WR_FN(regs.write)
+    mmulib.mmio_hook_set(rd, wr)
+    m = ctypes.create_string_buffer(64)
+    assert mmulib.mmu_init(m, MMU_BASE, PROBE_BASE)
+    satp = satp_value(5, 1)
+    mmulib.mmu_set_satp(m, satp)
+    assert mmulib.mmu_get_satp(m) == satp
+    pa, pah = ctypes.c_uint32(), ctypes.c_uint32()
+    outcomes: dict[str, int] = {}
+    for _ in range(3000):
+        va = (
+            (rng.choice(vpn1s) << 22 | rng.randrange(1 << 22))
+            if rng.random() < 0.9
+            else rng.randrange(1 << 32)
+        )
+        access, priv = rng.randrange(3), rng.randrange(2)
+        flags = rng.choice((0, 0, 8, 16, 24))
+        want: tuple[int, int | None]
+        try:
+            want = (
+                0,
+                translate_sv32(
+                    mem,
+                    satp,
+                    va,
+                    Access(access),
+                    Priv(priv),
+                    sum=bool(flags & 8),
+                    mxr=bool(flags & 16),
+                ),
+            )
+        except TranslationFault as exc:
+            want = (1 + int(exc.cause), None)  # type: ignore[attr-defined]
+        if rng.random() < 0.5:
+            r = mmulib.mmu_translate34(
+                m, va, access | flags, priv, ctypes.byref(pa), ctypes.byref(pah)
+            )
+            got = (r, (pah.value << 32 | pa.value) if r == 0 else None)
+        else:
+            r = mmulib.mmu_translate(m, va, access | flags, priv, ctypes.byref(pa))
+            got = (r, pa.value if r == 0 else None)
+            want = (want[0], None if want[1] is None else want[1] & 0xFFFF_FFFF)
+        assert got == want, f"va {va:#x} access {access} priv {priv} flags {flags}"
+        outcomes["ok" if r == 0 else f"cause {r - 1}"] = (
+            outcomes.get("ok" if r == 0 else f"cause {r - 1}", 0) + 1
+        )
+        if r:
+            assert mmulib.mmu_last_cause(m) == r - 1
+    assert not regs.breaches
+    print("mmu: 3000 translations, 0 mismatches:", dict(sorted(outcomes.items())))
+    assert outcomes.get("ok", 0) > 200 and len(outcomes) >= 4
+
+
+def test_mmu_flush_forms_and_counters(mmulib: ctypes.CDLL) -> None:
+    regs = MmuRegisterFile(PhysicalMemory(0x1000))
+    rd, wr = RD_FN(regs.read), WR_FN(regs.write)
+    mmulib.mmio_hook_set(rd, wr)
+    m = ctypes.create_string_buffer(64)
+    mmulib.mmu_init(m, MMU_BASE, PROBE_BASE)
+    mmulib.mmu_flush_va(m, 0x1234_5000)
+    mmulib.mmu_flush_asid(m, 0x1FF)
+    mmulib.mmu_flush_va_asid(m, 0xABCD_E000, 7)
+    mmulib.mmu_flush_all(m)
+    assert [f for f, _, _ in regs.flushes] == [1, 2, 3, 0]
+    assert regs.flushes[0][1] == 0x1234_5000
+    assert regs.flushes[1][2] == 0x1FF
+    assert regs.flushes[2][1:] == (0xABCD_E000, 7)
+    counters = (ctypes.c_uint32 * 4)()
+    mmulib.mmu_get_counters(m, counters)
+    assert list(counters) == [11, 22, 33, 44]
+    mmulib.mmu_clear_counters(m)
+    assert regs.cleared == 1
+    assert (mmulib.mmu_tlb_entries(m), mmulib.mmu_tlb_valid(m)) == (16, 5)
+    assert not regs.breaches
