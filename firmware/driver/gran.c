@@ -51,6 +51,8 @@ int gran_info(GRAN_HANDLE h, struct graninfo *info)
 
 int gran_status(GRAN_HANDLE h)
 {
+    if (h->backend == GRAN_BACKEND_HW)
+        return gran_hw_code(h->regs);
     return h->status;
 }
 

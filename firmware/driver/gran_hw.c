@@ -16,7 +16,7 @@ GRAN_HANDLE gran_initialize_hw(struct gran *g, uintptr_t regs)
     if (ng == 0u || ng > GRAN_MAX_GRANULES || l2 == 0u)
         return NULL;
     g->backend = GRAN_BACKEND_HW;
-    g->status = GRAN_OK;
+    g->status = GRAN_OK; /* unused: gran_status reads STATUS */
     g->heapstart = mmio_read(regs + GFA_BASE_OFFSET);
     g->ngranules = ng;
     g->log2gran = l2;
@@ -35,24 +35,16 @@ int gran_hw_reserve(struct gran *g, uintptr_t start, size_t size)
 {
     uintptr_t r = g->regs;
     uintptr_t first = start & ~(uintptr_t)g->gmask;
-    int st;
 
-    if (size == 0u) {
-        st = GRAN_EBADCOUNT; /* what the hardware answers to COUNT = 0 */
-    }
 #if UINTPTR_MAX > 0xFFFFFFFFu
-    else if (first > 0xFFFFFFFFu) {
-        st = GRAN_EBADADDR;
-    }
+    if (first > 0xFFFFFFFFu)
+        first = 0xFFFFFFFFu; /* outside every heap and never a granule boundary: BAD_ADDR */
 #endif
-    else {
-        mmio_write(r + GFA_ADDR_OFFSET, (uint32_t)first);
-        mmio_write(r + GFA_COUNT_OFFSET, gran_hw_count(gran_span(g, start, size)));
-        mmio_write(r + GFA_CMD_OFFSET, GFA_CMD_OP_RESERVE);
-        st = mmio_read(r + GFA_RESULT_OFFSET) == GRAN_HW_RESULT_NONE ? gran_hw_code(r) : GRAN_OK;
-    }
-    g->status = st;
-    return st;
+    mmio_write(r + GFA_ADDR_OFFSET, (uint32_t)first);
+    /* size 0 is COUNT 0, which the allocator refuses with BAD_COUNT as the model does */
+    mmio_write(r + GFA_COUNT_OFFSET, size ? gran_hw_count(gran_span(g, start, size)) : 0u);
+    mmio_write(r + GFA_CMD_OFFSET, GFA_CMD_OP_RESERVE);
+    return mmio_read(r + GFA_RESULT_OFFSET) == GRAN_HW_RESULT_NONE ? gran_hw_code(r) : GRAN_OK;
 }
 
 int gran_hw_info(struct gran *g, struct graninfo *info)
@@ -65,7 +57,6 @@ int gran_hw_info(struct gran *g, struct graninfo *info)
     info->ngranules = g->ngranules;
     info->nfree = GFA_FREE_COUNT_GET(mmio_read(r + GFA_FREE_OFFSET));
     info->mxfree = GFA_LARGEST_RUN_GET(mmio_read(r + GFA_LARGEST_OFFSET));
-    g->status = GRAN_OK;
     return GRAN_OK;
 }
 

@@ -3,10 +3,12 @@
  * a call is one branch on the back-end tag, a few register accesses and no further calls.
  *
  * Protocol (GFA_REGMAP): write the arguments, write the command, read RESULT (the read waits
- * until the command has finished); STATUS is read only when RESULT says the command did not
- * succeed. ALIGN is written only when it differs from the cached value. With the byte-size
- * command registers (GFA_ALLOC_SIZE_OFFSET in gfa_regs.h) one write of the byte size starts an
- * ALLOC or FREE; without them the driver computes the granule count and writes COUNT and CMD.
+ * until the command has finished). gran_alloc reads nothing else; gran_free reads STATUS only
+ * when RESULT says the command did not succeed. The handle keeps no status for this back end:
+ * gran_status reads STATUS.CODE, the status of the allocator's last command. ALIGN is written
+ * only when it differs from the cached value. With the byte-size command registers
+ * (GFA_ALLOC_SIZE_OFFSET in gfa_regs.h) one write of the byte size starts an ALLOC or FREE;
+ * without them the driver computes the granule count and writes COUNT and CMD.
  */
 #ifndef MMACCEL_GRAN_HW_OPS_H
 #define MMACCEL_GRAN_HW_OPS_H
@@ -20,7 +22,7 @@
 /* ID of the allocator: ASCII "GFA1". */
 #define GRAN_HW_ID 0x47464131u
 
-/* The status of the command that just ended without success. */
+/* STATUS.CODE: how the allocator's last command ended. */
 static inline int gran_hw_code(uintptr_t r)
 {
     return (int)GFA_STATUS_CODE_GET(mmio_read(r + GFA_STATUS_OFFSET));
@@ -63,25 +65,16 @@ static inline void *gran_hw_alloc(struct gran *g, size_t size, size_t align)
     mmio_write(r + GFA_CMD_OFFSET, GFA_CMD_OP_ALLOC);
 #endif
     res = mmio_read(r + GFA_RESULT_OFFSET);
-    if (res != GRAN_HW_RESULT_NONE) {
-        g->status = GRAN_OK;
-        return (void *)(uintptr_t)res;
-    }
-    g->status = gran_hw_code(r);
-    return NULL;
+    return res == GRAN_HW_RESULT_NONE ? NULL : (void *)(uintptr_t)res;
 }
 
 static inline int gran_hw_free(struct gran *g, uintptr_t addr, size_t size)
 {
     uintptr_t r = g->regs;
-    int st;
 
 #if UINTPTR_MAX > 0xFFFFFFFFu
-    if (addr > 0xFFFFFFFFu) { /* outside any 32-bit heap */
-        st = size ? GRAN_EBADADDR : GRAN_EBADCOUNT;
-        g->status = st;
-        return st;
-    }
+    if (addr > 0xFFFFFFFFu)
+        addr = 0xFFFFFFFFu; /* outside every heap and never a granule boundary: BAD_ADDR */
 #endif
     mmio_write(r + GFA_ADDR_OFFSET, (uint32_t)addr);
 #ifdef GFA_FREE_SIZE_OFFSET
@@ -90,9 +83,7 @@ static inline int gran_hw_free(struct gran *g, uintptr_t addr, size_t size)
     mmio_write(r + GFA_COUNT_OFFSET, gran_hw_count(gran_granules(g, size)));
     mmio_write(r + GFA_CMD_OFFSET, GFA_CMD_OP_FREE);
 #endif
-    st = mmio_read(r + GFA_RESULT_OFFSET) == GRAN_HW_RESULT_NONE ? gran_hw_code(r) : GRAN_OK;
-    g->status = st;
-    return st;
+    return mmio_read(r + GFA_RESULT_OFFSET) == GRAN_HW_RESULT_NONE ? gran_hw_code(r) : GRAN_OK;
 }
 
 #endif

@@ -54,7 +54,7 @@ struct graninfo {
  */
 struct gran {
     uint32_t backend;   /* GRAN_BACKEND_* */
-    int status;         /* status of the last call (gran_status) */
+    int status;         /* software back end: status of the last call (gran_status) */
     uintptr_t heapstart; /* byte address of granule 0 */
     uintptr_t heapend;  /* heapstart + ngranules << log2gran (0 if that wraps to 2^N) */
     uint32_t ngranules; /* 1..65536 */
@@ -106,7 +106,10 @@ int gran_reserve(GRAN_HANDLE h, uintptr_t start, size_t size);
 /* Granule size, count, free granules and the longest free run. GRAN_OK. */
 int gran_info(GRAN_HANDLE h, struct graninfo *info);
 
-/* Status of the last call on h: GRAN_OK, GRAN_ENOSPC or an error code. */
+/*
+ * Status of the last call on h: GRAN_OK, GRAN_ENOSPC or an error code. The hardware back end
+ * reads STATUS.CODE: how the allocator's last command ended (gran_table issues none).
+ */
 int gran_status(GRAN_HANDLE h);
 
 /*
