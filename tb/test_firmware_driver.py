@@ -28,12 +28,20 @@ import pytest
 
 from mmaccel.firmware.driver_build import (
     DRIVER_DIR,
+    DRIVER_SOURCES,
     GRAN_SOURCES,
     MMU_SOURCES,
     build_host_library,
+    include_dirs,
 )
 from mmaccel.firmware.regs import header_text
-from mmaccel.firmware.toolchain import C_WARNINGS, INCLUDE_DIR, host_cc, zig_command
+from mmaccel.firmware.toolchain import (
+    C_WARNINGS,
+    INCLUDE_DIR,
+    cross_compile,
+    host_cc,
+    zig_command,
+)
 from mmaccel.hdl.gfa.status import status_of
 from mmaccel.sw import GranuleAllocator, MemoryManagerError
 from mmaccel.sw.errors import TranslationFault
@@ -95,6 +103,54 @@ def test_driver_compiles(tmp_path: Path, compiler: str, size_regs: bool) -> None
         assert proc.returncode == 0, f"{src}:\n{out}"
         assert out == "", f"{src}:\n{out}"  # not even a warning or a note
     assert len(list(tmp_path.glob("*.o"))) == len(srcs)
+
+
+LINK_LD = """\
+ENTRY(_start)
+SECTIONS {
+  . = 0;
+  .text : { *(.text.start) *(.text*) }
+  .rodata : { *(.rodata*) *(.srodata*) }
+  .data : { *(.data*) *(.sdata*) }
+  .bss : { *(.bss*) *(.sbss*) *(COMMON) }
+  /DISCARD/ : { *(.riscv.attributes) *(.comment) *(.eh_frame) }
+}
+"""
+
+LINK_MAIN = """\
+#include <mmaccel/gran.h>
+#include <mmaccel/mmu.h>
+static struct gran g;
+static uint32_t gat[8];
+static struct mmu m;
+__attribute__((section(".text.start"))) void _start(void)
+{
+    void *p;
+    gran_initialize(&g, gat, 8, 0x1000, 4096, 4, 0);
+    p = gran_alloc_align(&g, 100, 64);
+    gran_free(&g, p, 100);
+    gran_initialize_hw(&g, 0x80010000u);
+    mmu_flush_va(mmu_init(&m, 0x80020000u, 0x80030000u), 0x1000u);
+    for (;;) {
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("mcpu", ["generic_rv32+m", "generic_rv32"])
+def test_driver_links_for_rv32(tmp_path: Path, mcpu: str) -> None:
+    """Every driver source links into a bare-metal image (compiler_rt supplies any helper,
+    such as a ctz on a core without Zbb)."""
+    (tmp_path / "link.ld").write_text(LINK_LD)
+    (tmp_path / "main.c").write_text(LINK_MAIN)
+    elf = cross_compile(
+        [tmp_path / "main.c", *DRIVER_SOURCES],
+        tmp_path / "t.elf",
+        linker_script=tmp_path / "link.ld",
+        include_dirs=include_dirs(tmp_path / "gen"),
+        mcpu=mcpu,
+    )
+    assert elf.stat().st_size > 0
 
 
 # -- the library and its ctypes interface ------------------------------------------------------
