@@ -387,13 +387,16 @@ def run_cocotb(
     extra_env: Mapping[str, str] | None = None,
     seed: int | None = None,
     waves: bool | None = None,
+    extra_sources: Sequence[str | os.PathLike[str]] = (),
+    extra_build_args: Sequence[str] = (),
 ) -> CocotbResult:
     """Build ``design`` (once per configuration) and run cocotb test module ``test_module``.
 
     Parameters
     ----------
-    design : Elaboratable
-        An Amaranth ``wiring.Component`` (ports from its signature, named ``a__b``).
+    design : Elaboratable or str
+        An Amaranth ``wiring.Component`` (ports from its signature, named ``a__b``), or its
+        Verilog text converted by the caller (who then picks the form the simulator needs).
     toplevel : str
         Verilog module name; cocotb's ``dut`` is this module.
     test_module : str
@@ -414,6 +417,11 @@ def run_cocotb(
     waves : bool, optional
         True keeps the waveform, False does not trace; default traces and keeps the waveform
         only of a failing run. ``WAVES`` in the environment overrides it.
+    extra_sources : paths, optional
+        More sources for the build (Verilog of an ``Instance``, a Verilator ``.vlt`` control
+        file); their contents are part of the build's cache key.
+    extra_build_args : list of str, optional
+        More simulator build arguments (after the default ones); part of the cache key.
 
     Returns
     -------
@@ -439,8 +447,12 @@ def run_cocotb(
 
     mode = _waves_mode(waves)
     trace = mode is not False
-    text = to_verilog(design, toplevel, sv=sim != "icarus")
+    # a str is Verilog text already converted by the caller (for Verilator)
+    text = design if isinstance(design, str) else to_verilog(design, toplevel, sv=sim != "icarus")
     recipe = f"{_RECIPE_VERSION}\n{sim}\n{trace}\n{sys.executable}\n"
+    sources_extra = [Path(source).resolve() for source in extra_sources]
+    if sources_extra or extra_build_args:
+        recipe += "\n".join([*extra_build_args, *(f"{p}:{p.read_text()}" for p in sources_extra)])
     key = hashlib.sha256(f"{recipe}{text}".encode()).hexdigest()[:16]
     bdir = (
         Path(build_dir)
@@ -458,6 +470,7 @@ def run_cocotb(
             "-Wno-lint",
             "-Wno-style",
         ]
+    build_args += list(extra_build_args)
     stamp = bdir / "mmaccel.stamp"
     built = False
     t0 = time.monotonic()
@@ -470,7 +483,7 @@ def run_cocotb(
             with _patched_environ(env):
                 try:
                     runner.build(
-                        sources=[src],
+                        sources=[src, *sources_extra],
                         hdl_toplevel=toplevel,
                         build_dir=bdir,
                         build_args=build_args,
