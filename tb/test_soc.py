@@ -41,6 +41,29 @@ int main(void)
 }
 """
 
+#: Bare translation, then a megapage in a page table in RAM (read by the MMU's walker).
+PROBE_C = r"""
+#include "soc.h"
+static uint32_t root[1024] __attribute__((aligned(4096)));
+static void probe(uint32_t va, uint32_t req)
+{
+    SOC_REG(SOC_PROBE_BASE, PROBE_VA) = va;
+    SOC_REG(SOC_PROBE_BASE, PROBE_REQ) = req;
+    trace(SOC_REG(SOC_PROBE_BASE, PROBE_RESULT));
+    trace(SOC_REG(SOC_PROBE_BASE, PROBE_PA));
+    trace(SOC_REG(SOC_PROBE_BASE, PROBE_PAH));
+}
+int main(void)
+{
+    probe(0x12345678u, 4u);                          /* satp bare: pa = va */
+    root[0x100] = (0x80000u << 10) | 0xC7u;          /* VA 0x4000_0000 -> PA 0x8000_0000 */
+    SOC_REG(SOC_MMU_BASE, 0x00u) = (1u << 31) | (3u << 22) | ((uint32_t)root >> 12);
+    probe(0x40001234u, 4u);                          /* load, S */
+    probe(0x00400000u, 4u);                          /* invalid: load page fault */
+    return 0;
+}
+"""
+
 #: Traces three words, then never exits.
 HANG_C = r"""
 #include "soc.h"
@@ -58,7 +81,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> list[FirmwareResult | Firm
     pytest.importorskip("cocotb_tools.runner", reason="cocotb 2.x is not installed")
     folder = tmp_path_factory.mktemp("fw")
     images = [smoke_image(CONFIG)]
-    for name, text in (("counter.c", COUNTER_C), ("hang.c", HANG_C)):
+    for name, text in (("counter.c", COUNTER_C), ("hang.c", HANG_C), ("probe.c", PROBE_C)):
         (folder / name).write_text(text)
         images.append(build_image([folder / name], variant=CONFIG.variant))
     return run_firmwares(images, config=CONFIG, max_cycles=50_000, raise_on_timeout=False)
@@ -84,6 +107,18 @@ def test_hang_times_out(runs: list[FirmwareResult | FirmwareTimeout]) -> None:
     assert error.trace == [0xC0DE0000, 0xC0DE0001, 0xC0DE0002]
     assert "did not exit within 50000 cycles" in str(error)
     assert "0xc0de0002" in str(error)
+
+
+def test_probe_and_walker(runs: list[FirmwareResult | FirmwareTimeout]) -> None:
+    result = runs[3]
+    assert isinstance(result, FirmwareResult)
+    assert result.exit_code == 0
+    load_page_fault = 13
+    assert result.trace == [
+        *(0, 0x12345678, 0),
+        *(0, 0x80001234, 0),
+        *(1 | load_page_fault << 4, 0, 0),
+    ]
 
 
 def test_soc_header_matches_memory_map() -> None:
