@@ -26,6 +26,9 @@ SOC_DIR = FIRMWARE_ROOT / "soc"
 
 _RECIPE = "1"
 
+#: The line of link.ld that sets the RAM size (replaced by the build's own).
+_RAM_SIZE_LINE = "SOC_RAM_SIZE = DEFINED(SOC_RAM_SIZE) ? SOC_RAM_SIZE : 0x10000;"
+
 
 def cache_root() -> Path:
     """``$MMACCEL_FIRMWARE_CACHE`` or ``<tmp>/mmaccel-firmware``."""
@@ -112,14 +115,10 @@ def build_image(
             return binary.read_bytes()
         elf = out.with_suffix(".elf")
         linker = Path(tempfile.mkdtemp(prefix="ld-", dir=root)) / "link.ld"
-        linker.write_text(
-            soc_source("link.ld")
-            .read_text()
-            .replace(
-                "SOC_RAM_SIZE = DEFINED(SOC_RAM_SIZE) ? SOC_RAM_SIZE : 0x10000;",
-                f"SOC_RAM_SIZE = {ram_size:#x};",
-            )
-        )
+        script = soc_source("link.ld").read_text()
+        if _RAM_SIZE_LINE not in script:
+            raise RuntimeError(f"link.ld lost its line {_RAM_SIZE_LINE!r}")
+        linker.write_text(script.replace(_RAM_SIZE_LINE, f"SOC_RAM_SIZE = {ram_size:#x};"))
         cross_compile(
             files, elf, linker_script=linker, include_dirs=incs, defines=defs, mcpu=mcpu, opt=opt
         )

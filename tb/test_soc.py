@@ -142,3 +142,22 @@ def test_image_errors(tmp_path: Path) -> None:
     # the linker refuses it (RAM region overflow), or the image check does
     with pytest.raises((ValueError, ToolchainError)):
         build_image([big], ram_size=4096)
+
+
+def test_soc_with_image_has_no_load_port() -> None:
+    from mmaccel.hdl.soc.soc import Soc
+    from mmaccel.hdl.verilog import to_verilog
+
+    config = SocConfig(granules=64, tlb_entries=4, ram_size=4096)
+    image = smoke_image(config)
+    soc = Soc(image=image, granules=64, tlb_entries=4, ram_size=4096)
+    assert not soc.has_load
+    text = to_verilog(soc, "soc_rom")
+    header = text[text.index("module soc_rom(") :].split(";", 1)[0]
+    assert "load__" not in header and "trace__payload" in header
+    first = int.from_bytes(image[:4], "little")
+    assert f"mem[0] = 32'd{first};" in text
+    with pytest.raises(ValueError, match="exceeds ram_size"):
+        Soc(image=bytes(8192), ram_size=4096)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        Soc(variant="big")
