@@ -3,7 +3,9 @@
 Each configuration is converted to Verilog and built once (cached by
 :func:`mmaccel.verif.runner.run_cocotb`: Verilator by default, Icarus with ``SIM=icarus``),
 then every test case of the bench runs on it with both bus masters (cocotbext-wishbone's and
-the project's own). Also: Verilator lint of the generated Verilog.
+the project's own): the registers and bus errors, random sessions against the model (COUNT+CMD
+mixed with the byte-size registers ALLOC_SIZE/FREE_SIZE), the byte-size edge cases, and the bus
+cycles of a command. Also: Verilator lint of the generated Verilog.
 """
 
 import pytest
@@ -34,7 +36,8 @@ def test_gfa_wishbone_cocotb(granules: int, log2gran: int, base: int) -> None:
         seed=granules,
     )
     # registers_and_errors x 2 masters + random_against_model x 2 masters x 2 waits
-    assert result.tests == 6 and not result.failed
+    # + byte_size_edges x 2 masters + bus_cycles
+    assert result.tests == 9 and not result.failed
 
 
 def test_gfa_wishbone_lint() -> None:

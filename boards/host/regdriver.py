@@ -7,10 +7,11 @@ the Wishbone slave from a cocotb bench, a board through its UART bridge, or a mo
 :class:`AsyncGfaRegisterDriver` is the same driver for ``async`` transports (cocotb bus
 masters). Both run one protocol, written once as generators that yield bus accesses.
 
-The protocol is the map's: write the arguments, write CMD, then read RESULT (which the bus
-stalls until the command is done; ``wait="poll"`` polls STATUS.BUSY first instead) and
-STATUS. Refused commands raise the reference model's exceptions, so a test can compare the
-hardware with :class:`mmaccel.sw.GranuleAllocator` exception for exception (the table is
+The protocol is the map's: write the arguments, write CMD (or one byte size to ALLOC_SIZE or
+FREE_SIZE: ``alloc_bytes``, ``free_bytes``), then read RESULT (which the bus stalls until the
+command is done; ``wait="poll"`` polls STATUS.BUSY first instead) and STATUS. Refused
+commands raise the reference model's exceptions, so a test can compare the hardware with
+:class:`mmaccel.sw.GranuleAllocator` exception for exception (the table is
 :mod:`mmaccel.hdl.gfa.status`):
 
 =============  ===========================================
@@ -100,16 +101,29 @@ def _write(reg: str, value: int) -> Generator[_Access, int | None, None]:
 
 
 def _command(
-    op: str, wait: str, *, count: int | None = None, addr: int | None = None, align: int = 0
+    op: str,
+    wait: str,
+    *,
+    count: int | None = None,
+    addr: int | None = None,
+    align: int = 0,
+    size: int | None = None,
 ) -> Generator[_Access, int | None, tuple[str, int]]:
-    """Issue one command; returns (status name, RESULT)."""
+    """Issue one command; returns (status name, RESULT).
+
+    With ``size`` (ALLOC or FREE) the command is started by a write of the byte size to
+    ALLOC_SIZE or FREE_SIZE instead of COUNT and CMD.
+    """
     if count is not None:
         yield from _write("COUNT", count)
     if addr is not None:
         yield from _write("ADDR", addr)
     if op == "ALLOC":
         yield from _write("ALIGN", align)
-    yield from _write("CMD", GFA_REGMAP["CMD"].pack(op=OP_CODES[op]))
+    if size is not None:
+        yield from _write(f"{op}_SIZE", size)
+    else:
+        yield from _write("CMD", GFA_REGMAP["CMD"].pack(op=OP_CODES[op]))
     status_reg = GFA_REGMAP["STATUS"]
     if wait == "poll":
         while True:
@@ -140,6 +154,26 @@ def _p_alloc(count: int, align: int, wait: str) -> Generator[_Access, int | None
     if status != "OK":
         _raise("ALLOC", status, f"of {count} granules (align {align:#x})")
     return result
+
+
+def _p_alloc_bytes(size: int, align: int, wait: str) -> Generator[_Access, int | None, int | None]:
+    _check_field("ALLOC_SIZE", "ALLOC_SIZE", "size", size)
+    _check_field("ALIGN", "ALIGN", "align", align)
+    status, result = yield from _command("ALLOC", wait, size=size, align=align)
+    if status == "NO_SPACE":
+        return None
+    if status != "OK":
+        _raise("ALLOC", status, f"of {size} bytes (align {align:#x})")
+    return result
+
+
+def _p_free_bytes(addr: int, size: int, wait: str) -> _Proto:
+    _check_field("ADDR", "ADDR", "addr", addr)
+    _check_field("FREE_SIZE", "FREE_SIZE", "size", size)
+    status, _ = yield from _command("FREE", wait, addr=addr, size=size)
+    if status != "OK":
+        _raise("FREE", status, f"of {size} bytes at {addr:#x}")
+    return None
 
 
 def _p_range(op: str, addr: int, count: int, wait: str) -> _Proto:
@@ -255,7 +289,8 @@ class GfaRegisterDriver:
         STATUS.BUSY (for buses with a short timeout).
 
     Every operation costs a handful of accesses: ALLOC 5 (COUNT, ALIGN, CMD, RESULT, STATUS),
-    FREE/RESERVE 5, INFO 8, CLEAR 3, ``table()`` 1 + words.
+    FREE/RESERVE 5, ``alloc_bytes``/``free_bytes`` 4 (ALIGN or ADDR, ALLOC_SIZE or FREE_SIZE,
+    RESULT, STATUS), INFO 8, CLEAR 3, ``table()`` 1 + words.
     """
 
     def __init__(
@@ -290,6 +325,19 @@ class GfaRegisterDriver:
     def free(self, addr: int, count: int) -> None:
         """FREE ``count`` granules at byte address ``addr``."""
         self._run(_p_range("FREE", addr, count, self.wait))
+
+    def alloc_bytes(self, size: int, align: int = 0) -> int | None:
+        """ALLOC of ``size`` bytes (rounded up to granules) through ALLOC_SIZE.
+
+        As :meth:`alloc` otherwise; the model's ``alloc(size, align or None)``.
+        """
+        result = self._run(_p_alloc_bytes(size, align, self.wait))
+        assert result is None or isinstance(result, int)
+        return result
+
+    def free_bytes(self, addr: int, size: int) -> None:
+        """FREE of ``size`` bytes (rounded up to granules) at ``addr`` through FREE_SIZE."""
+        self._run(_p_free_bytes(addr, size, self.wait))
 
     def reserve(self, addr: int, count: int) -> None:
         """RESERVE ``count`` granules at byte address ``addr``."""
@@ -355,6 +403,16 @@ class AsyncGfaRegisterDriver:
     async def free(self, addr: int, count: int) -> None:
         """See :meth:`GfaRegisterDriver.free`."""
         await self._run(_p_range("FREE", addr, count, self.wait))
+
+    async def alloc_bytes(self, size: int, align: int = 0) -> int | None:
+        """See :meth:`GfaRegisterDriver.alloc_bytes`."""
+        result = await self._run(_p_alloc_bytes(size, align, self.wait))
+        assert result is None or isinstance(result, int)
+        return result
+
+    async def free_bytes(self, addr: int, size: int) -> None:
+        """See :meth:`GfaRegisterDriver.free_bytes`."""
+        await self._run(_p_free_bytes(addr, size, self.wait))
 
     async def reserve(self, addr: int, count: int) -> None:
         """See :meth:`GfaRegisterDriver.reserve`."""

@@ -29,12 +29,21 @@ How a CPU issues a command: write the arguments it needs (COUNT for ALLOC/FREE/R
 for FREE/RESERVE, ALIGN for ALLOC), then write the operation to CMD; the write starts the
 command and STATUS.BUSY is 1 until it finishes. Then either poll STATUS until BUSY is 0, or
 simply read RESULT: a read of RESULT while BUSY is stalled (ACK is held) until the command has
-finished, so it always returns the result of the last command. Writes to CMD, COUNT, ADDR,
-ALIGN and GAT_INDEX while BUSY are stalled the same way, so commands may be issued back to
-back. STATUS.CODE then says how the command ended (OK, NO_SPACE, or an error code); FREE and
-LARGEST hold the free granules and the longest free run after it. OPS, FAILS and ERRORS count
-every command, including those of a hardware client on the stream port. A command takes tens of
-cycles (see docs/gfa.md); a bus with a timeout shorter than the longest command should poll.
+finished, so it always returns the result of the last command. Writes to CMD, ALLOC_SIZE,
+FREE_SIZE, COUNT, ADDR, ALIGN and GAT_INDEX while BUSY are stalled the same way, so commands
+may be issued back to back. STATUS.CODE then says how the command ended (OK, NO_SPACE, or an
+error code); FREE and LARGEST hold the free granules and the longest free run after it. OPS,
+FAILS and ERRORS count every command, including those of a hardware client on the stream port.
+A command takes tens of cycles (see docs/gfa.md); a bus with a timeout shorter than the longest
+command should poll.
+
+The fast path for a driver: ALLOC and FREE also start with one write of a byte size, which
+sets COUNT to the granule count ceil(size / granule size) (the granule size is 1 << LOG2GRAN)
+and starts the command: write ALLOC_SIZE (ALLOC with the current ALIGN) or FREE_SIZE (FREE at
+ADDR), then read RESULT. The command then ends exactly as an ALLOC or FREE with that COUNT: a
+size of 0 with BAD_COUNT, an ALLOC of more granules than the allocator has with BAD_COUNT, a
+FREE whose range leaves the heap with BAD_ADDR (sizes up to 0xFFFFFFFF never wrap). A
+gran_alloc is then two accesses (ALLOC_SIZE, RESULT) when ALIGN already holds the alignment.
 
 After reset the allocator first clears its table (not counted in OPS); STATUS.BUSY is 1, and
 the accesses above stall, until that is done.
@@ -137,6 +146,26 @@ GFA_REGMAP = RegisterMap(
             "ro",
             (),
             "Allocation-table word GAT_INDEX (1 = in use; 0 past the end); stalls while BUSY.",
+        ),
+        Register(
+            "ALLOC_SIZE",
+            0x40,
+            "wo",
+            (),
+            "Command: writing a byte size S starts an ALLOC of ceil(S / granule size) granules "
+            "with the current ALIGN (the write is stalled while BUSY). COUNT then holds that "
+            "granule count, saturated to 0x1FFFF when it does not fit; S = 0 or more granules "
+            "than the allocator has ends with BAD_COUNT.",
+        ),
+        Register(
+            "FREE_SIZE",
+            0x44,
+            "wo",
+            (),
+            "Command: writing a byte size S starts a FREE of ceil(S / granule size) granules at "
+            "ADDR (the write is stalled while BUSY). COUNT as for ALLOC_SIZE; S = 0 ends with "
+            "BAD_COUNT, a range that leaves the heap (also any S needing more granules than the "
+            "allocator has) with BAD_ADDR, as a FREE with that COUNT.",
         ),
     ),
     _PROTOCOL,

@@ -28,7 +28,8 @@ class GfaWishbone(wiring.Component):
     """Granule/page-frame allocator with a Wishbone B4 slave and the GFA register map.
 
     The programming model (write arguments, write CMD, read RESULT which stalls while BUSY, or
-    poll STATUS) is described in :data:`~mmaccel.hdl.gfa.regs.GFA_REGMAP` and
+    poll STATUS; or one write of a byte size to ALLOC_SIZE / FREE_SIZE, then RESULT) is
+    described in :data:`~mmaccel.hdl.gfa.regs.GFA_REGMAP` and
     docs/regmap-gfa.md.
 
     Latency and throughput (cycles, bus clock = core clock):
@@ -36,9 +37,13 @@ class GfaWishbone(wiring.Component):
     - register access: ``ack`` (or ``err``) 1 cycle after ``cyc & stb``; one access every 2
       cycles. Stalls: RESULT, GAT_DATA and every writable register while BUSY; GAT_DATA adds 1
       cycle (the table's read latency) to every read.
-    - command: the core sees the request 1 cycle after the CMD write is acknowledged; RESULT,
-      STATUS, FREE, LARGEST and the counters change 1 cycle after the core responds. A CMD
-      write followed by a RESULT read completes in the core's latency plus 4 cycles.
+    - command: a write of CMD, ALLOC_SIZE or FREE_SIZE accepted in cycle 0 presents the request
+      to the core in cycle 1 (with ``ack``); ALLOC_SIZE/FREE_SIZE turn the byte size into
+      COUNT in the write cycle (no extra cycle). A RESULT read waiting for the command is
+      accepted in the cycle the core's response is taken, with the response's value, and
+      acknowledged in the next; STATUS, FREE, LARGEST and the counters change 1 cycle after the
+      core responds. The command write and a RESULT read right behind it take the core's
+      latency plus 4 cycles with ``cyc`` high (6 for an INFO).
     - with ``streams=True`` a pending bus command has priority over the stream; both are
       served one request at a time (the core's own throughput).
     - after reset the wrapper issues a CLEAR of its own (the core's table RAM is not reset):
@@ -139,6 +144,23 @@ class GfaWishbone(wiring.Component):
         with m.If(regs.align.w_stb):
             m.d.sync += align.eq(regs.align.w_data)
 
+        # -- byte sizes (ALLOC_SIZE, FREE_SIZE) -------------------------------------------------
+        # ceil(S / 2**log2gran) in the write cycle: the quotient is S's upper bits (wiring), the
+        # round-up is the OR of its lower bits, carried into one 17-bit increment. A count that
+        # does not fit COUNT (only possible when 32 - log2gran > 16) saturates to all ones,
+        # which is above every allocator's granules, so the core answers BAD_COUNT as for any
+        # COUNT above granules; S = 0 gives count 0 (BAD_COUNT too). Both registers are write
+        # only, so their ``w_data`` are the same word (``dat_w`` on the selected lanes).
+        size = regs.alloc_size.w_data
+        quotient = size[self.log2gran :]
+        round_up = size[: self.log2gran].any()
+        size_count = Signal(18)
+        m.d.comb += size_count.eq(quotient[:17] + round_up)
+        too_big = Signal()
+        m.d.comb += too_big.eq(size_count[17] | (quotient[17:].any() if len(quotient) > 17 else 0))
+        size_granules = Signal(17)
+        m.d.comb += size_granules.eq(size_count[:17] | too_big.replicate(17))
+
         # -- command issue and arbitration ------------------------------------------------------
         # The core's table RAM keeps its content over a reset while its registers do not, so
         # the wrapper starts with a CLEAR of its own (not counted, BUSY meanwhile).
@@ -148,10 +170,13 @@ class GfaWishbone(wiring.Component):
         owner_bus = Signal()  # the request in the core came from the bus
         busy = Signal()
         m.d.comb += busy.eq(cmd_pending | bus_inflight)
-        for name in ("cmd", "count", "addr", "align", "gat_index", "result"):
+        for name in ("cmd", "count", "addr", "align", "gat_index", "alloc_size", "free_size"):
             m.d.comb += getattr(regs, name).ready.eq(~busy)
         with m.If(regs.cmd.w_stb):
             m.d.sync += [cmd_pending.eq(1), op.eq(regs.cmd.w_data[:3])]
+        for name, size_op in (("alloc_size", GfaOp.ALLOC), ("free_size", GfaOp.FREE)):
+            with m.If(getattr(regs, name).w_stb):
+                m.d.sync += [cmd_pending.eq(1), op.eq(size_op), count.eq(size_granules)]
 
         gat_wait = Signal()  # a GAT_DATA read is waiting: hold off stream requests
         m.d.comb += gat_wait.eq(regs.gat_data.req & ~regs.gat_data.we)
@@ -196,6 +221,15 @@ class GfaWishbone(wiring.Component):
         ops = Signal(32)
         fails = Signal(32)
         errors = Signal(32)
+        # A RESULT read waiting for the bus's command is accepted in the cycle its response is
+        # taken (both registers: the core's response is registered), with the response's value.
+        finishing = Signal()
+        rsp_result = Signal(32)
+        m.d.comb += [
+            finishing.eq(bus_inflight & core.resp.valid),
+            rsp_result.eq(Mux(rsp.status == GfaStatus.OK, rsp.addr, GFA_RESULT_NONE)),
+            regs.result.ready.eq(~busy | finishing),
+        ]
         with m.If(core.resp.valid & core.resp.ready):
             m.d.sync += [
                 free.eq(rsp.free_count),
@@ -211,7 +245,7 @@ class GfaWishbone(wiring.Component):
             with m.If(owner_bus):
                 m.d.sync += [
                     code.eq(rsp.status),
-                    result.eq(Mux(rsp.status == GfaStatus.OK, rsp.addr, GFA_RESULT_NONE)),
+                    result.eq(rsp_result),
                     bus_inflight.eq(0),
                 ]
 
@@ -222,7 +256,7 @@ class GfaWishbone(wiring.Component):
             regs.status.r_data[status.field("FAIL").lsb].eq(code == GfaStatus.NO_SPACE),
             regs.status.r_data[status.field("ERROR").lsb].eq(code_v >= _BAD_COUNT),
             regs.status.r_data[status.field("CODE").lsb :][:4].eq(code_v),
-            regs.result.r_data.eq(result),
+            regs.result.r_data.eq(Mux(finishing, rsp_result, result)),
             regs.free.r_data.eq(free),
             regs.largest.r_data.eq(largest),
             regs.ops.r_data.eq(ops),
