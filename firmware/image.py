@@ -24,7 +24,7 @@ __all__ = ["SOC_DIR", "build_image", "cache_root", "soc_source"]
 #: The SoC's C sources: crt0.S, link.ld, soc.h, smoke.c, ...
 SOC_DIR = FIRMWARE_ROOT / "soc"
 
-_RECIPE = "1"
+_RECIPE = "2"
 
 #: The line of link.ld that sets the RAM size (replaced by the build's own).
 _RAM_SIZE_LINE = "SOC_RAM_SIZE = DEFINED(SOC_RAM_SIZE) ? SOC_RAM_SIZE : 0x10000;"
