@@ -330,3 +330,23 @@ def test_cache_size_bound_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         cocotb_runner._cache_max_bytes()
     monkeypatch.setenv("MMACCEL_CACHE_MAX_MB", "2")
     assert cocotb_runner._cache_max_bytes() == 2 << 20
+
+
+def test_cached_verilog_elaborates_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MMACCEL_CACHE", str(tmp_path))
+    monkeypatch.delenv("SIM", raising=False)
+    made: list[int] = []
+
+    def make() -> Counter:
+        made.append(1)
+        return Counter()
+
+    first = cocotb_runner.cached_verilog(make, {"width": 8}, toplevel="counter")
+    assert first == to_verilog(Counter(), "counter", sv=True)
+    again = cocotb_runner.cached_verilog(make, {"width": 8}, toplevel="counter")
+    assert again == first and len(made) == 1  # no second elaboration
+    cocotb_runner.cached_verilog(make, {"width": 9}, toplevel="counter")
+    assert len(made) == 2  # other parameters: another design
+    icarus = cocotb_runner.cached_verilog(make, {"width": 8}, toplevel="counter", sim="icarus")
+    assert len(made) == 3 and icarus == to_verilog(Counter(), "counter", sv=False)
+    assert len(list((tmp_path / "verilog").glob("*.v"))) == 3

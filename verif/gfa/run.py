@@ -55,11 +55,15 @@ def run_streams(
     mmaccel.verif.runner.CocotbFailure
         A mismatch with the model (with ``fail_fast``) or a simulator failure.
     """
-    from mmaccel.verif.runner import run_reporting
+    from mmaccel.verif.runner import cached_verilog, run_reporting
 
-    design = GranuleFrameAllocator(
-        granules=config.granules, log2gran=config.log2gran, base=config.base, fanout=config.fanout
-    )
+    params = {
+        "granules": config.granules,
+        "log2gran": config.log2gran,
+        "base": config.base,
+        "fanout": config.fanout,
+    }
+    design = cached_verilog(lambda: GranuleFrameAllocator(**params), params, toplevel="gfa_core")
     return run_reporting(
         design,
         config,

@@ -44,10 +44,11 @@ def run_regression(
     RuntimeError
         The test bench passed without reporting a summary.
     """
-    from mmaccel.verif.runner import run_reporting
+    from mmaccel.verif.runner import cached_verilog, run_reporting
 
+    params = {"entries": config.entries}
     return run_reporting(
-        Mmu(config.entries),
+        cached_verilog(lambda: Mmu(**params), params, toplevel="mmaccel_mmu"),
         config,
         toplevel="mmaccel_mmu",
         test_module=TEST_MODULE,
