@@ -69,8 +69,14 @@ class ProgressBar:
             f"{mismatches} mismatches{speed}"
         )
 
-    def __call__(self, done: int, total: int, mismatches: int) -> None:
+    #: :func:`mmaccel.verif.runner.run_reporting` passes each event's own time as ``at``.
+    timed = True
+
+    def __call__(self, done: int, total: int, mismatches: int, at: float | None = None) -> None:
+        """Show a report; ``at`` is when it was made (Unix time; default: now)."""
         now = time.monotonic()
+        if at is not None:
+            now -= max(0.0, time.time() - at)
         if self.first is None:
             self.first = (now, done)
         state = (done, total, mismatches)

@@ -79,3 +79,14 @@ def test_phase_line_ends_a_drawn_bar(clock: _Clock) -> None:
     bar(1, 2, 0)
     bar.phase("building the simulation")
     assert out.getvalue().endswith("\nops: building the simulation\n")
+
+
+def test_reports_read_late_use_their_own_times(
+    clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reports read in one batch (the event file is polled) still give the simulation's rate."""
+    monkeypatch.setattr(progress_module.time, "time", lambda: 5000.0)
+    bar = ProgressBar("ops", stream=io.StringIO())
+    bar(250, 1000, 0, at=4996.0)
+    bar(1000, 1000, 0, at=4999.0)
+    assert bar.rate() == pytest.approx(250.0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -211,11 +212,12 @@ class EventWriter:
         self.path = path
 
     def emit(self, event: str, **fields: Any) -> None:
-        """Append one event: ``{"event": event, **fields}`` on a line of its own."""
+        """Append one event: ``{"event": event, "time": <Unix time>, **fields}`` on a line of
+        its own (the time lets the reader compute rates however late it reads)."""
         if not self.path:
             return
         with open(self.path, "a") as f:
-            f.write(json.dumps({"event": event, **fields}) + "\n")
+            f.write(json.dumps({"event": event, "time": time.time(), **fields}) + "\n")
 
 
 class EventReader:

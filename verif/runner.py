@@ -762,7 +762,8 @@ def run_reporting(
     """Run one test case with ``config`` and return the ``summary`` event it reports.
 
     The simulation runs in a worker thread; this thread reads the event file as it grows and
-    calls ``progress(done, total, mismatches)`` for each ``progress`` event (see
+    calls ``progress(done, total, mismatches)`` for each ``progress`` event (with
+    ``at=<the event's Unix time>`` too when ``progress.timed`` is true; see
     :mod:`mmaccel.verif.config`). ``config.events`` is set here, to a temporary file.
 
     Raises
@@ -795,7 +796,12 @@ def run_reporting(
         def report() -> None:
             for event in reader.poll():
                 if progress is not None and event["event"] == "progress":
-                    progress(event["done"], event["total"], event["mismatches"])
+                    if getattr(progress, "timed", False) and "time" in event:
+                        # the callback takes the event's own time (see cli.progress)
+                        timed: Any = progress
+                        timed(event["done"], event["total"], event["mismatches"], at=event["time"])
+                    else:
+                        progress(event["done"], event["total"], event["mismatches"])
 
         worker = threading.Thread(target=target, name=f"{toplevel}-cocotb")
         worker.start()
