@@ -3,10 +3,12 @@
 - ``mmaccel sim mmu``: the MMU's regression on Verilator (random translations over remapped
   address spaces, every answer compared with the model's);
 - ``mmaccel sim gfa``: the granule allocator's stream regression (random requests with errors
-  and back-pressure, the whole map compared every 1000).
+  and back-pressure, the whole map compared every 1000);
+- ``mmaccel sim soc``: the SoC's firmware workload (the C driver's calls on both back ends and
+  MMU translations through the probe, every traced result checked against the model).
 
-Both draw a progress bar on standard error and print one summary line; ``mmaccel sim`` with no
-target runs both with their defaults.
+Each draws a progress bar on standard error and prints one summary line; ``mmaccel sim`` with no
+target runs every one with its defaults.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from .command import Command
 from .params import add_entries_argument, add_gfa_arguments, check_gfa_run, gfa_sim_config
 from .progress import ProgressBar
 
-__all__ = ["COMMANDS", "configure_sim_gfa", "configure_sim_mmu"]
+__all__ = ["COMMANDS", "configure_sim_gfa", "configure_sim_mmu", "configure_sim_soc"]
 
 
 # -- mmaccel sim mmu ------------------------------------------------------------------------
@@ -115,6 +117,86 @@ def _run_sim_gfa(args: argparse.Namespace) -> int:
     return 0 if summary["mismatches"] == 0 else 1
 
 
+# -- mmaccel sim soc ------------------------------------------------------------------------
+
+
+def configure_sim_soc(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``mmaccel sim soc``."""
+    parser.add_argument(
+        "--ops", type=int, default=5000, help="allocator calls per back end (default 5000)"
+    )
+    parser.add_argument(
+        "--translations", type=int, default=2500, help="MMU translations (default 2500)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed (default 1)")
+    parser.add_argument("--variant", default="standard", help="VexRiscv variant (default standard)")
+    parser.set_defaults(func=_run_sim_soc)
+
+
+def _check_sim_soc(args: argparse.Namespace) -> str | None:
+    from mmaccel.hdl.soc.cpu import VARIANTS
+
+    if args.ops <= 0:
+        return f"--ops must be positive, not {args.ops}"
+    if args.ops > 1_000_000:
+        return f"--ops must be at most 1000000, not {args.ops}"
+    if args.translations < 0:
+        return f"--translations must not be negative, not {args.translations}"
+    if args.translations > 1_000_000:
+        return f"--translations must be at most 1000000, not {args.translations}"
+    if not 0 <= args.seed <= 0xFFFF_FFFF:
+        return f"--seed must be in 0..4294967295, not {args.seed}"
+    if args.variant not in VARIANTS:
+        return f"--variant must be one of {', '.join(VARIANTS)}, not {args.variant!r}"
+    return None
+
+
+def _run_sim_soc(args: argparse.Namespace) -> int:
+    error = _check_sim_soc(args)
+    if error:
+        print(f"mmaccel sim soc: {error}", file=sys.stderr)
+        return 2
+    from mmaccel.firmware.toolchain import ToolchainError
+    from mmaccel.verif.runner import CocotbFailure, SimulatorUnavailable
+    from mmaccel.verif.soc.sim import FirmwareTimeout, SocConfig
+    from mmaccel.verif.soc.workload import WorkloadParams, run_workload
+
+    config = SocConfig(variant=args.variant)
+    params = WorkloadParams(seed=args.seed, ops=args.ops, translations=args.translations)
+    print(
+        f"soc: {args.ops} allocator calls per back end ({config.granules} granules in the GFA, "
+        f"{params.sw_model().ngranules} in the software heap), {args.translations} "
+        f"translations, seed {args.seed}, {args.variant} VexRiscv (cocotb on Verilator; the "
+        "first build takes a minute)",
+        flush=True,
+    )
+    bar = ProgressBar("calls")
+    try:
+        summary = run_workload(config, params, progress=bar)
+    except SimulatorUnavailable as failure:
+        bar.end()
+        print(f"mmaccel sim soc: {failure}", file=sys.stderr)
+        return 2
+    except (CocotbFailure, FirmwareTimeout, ToolchainError) as failure:
+        bar.end()
+        print(f"soc: FAILED: {failure}", file=sys.stderr)
+        return 1
+    ops = summary["ops"]
+    done = ops["hw"] + ops["sw"] + summary["translations"]
+    bar(done, done, summary["mismatches"])
+    bar.end()
+    for line in summary["first_mismatches"]:
+        print(f"soc: mismatch: {line}", file=sys.stderr)
+    faults = sum(n for k, n in summary["faults"].items() if k != "ok")
+    print(
+        f"soc: {ops['hw'] + ops['sw']} allocator calls (hw {ops['hw']}, sw {ops['sw']}), "
+        f"{summary['translations']} translations ({faults} faults), "
+        f"{summary['mismatches']} mismatches, {summary['cpu_cycles']} CPU cycles, "
+        f"{summary['seconds']:.1f} s simulated, {bar.seconds():.1f} s"
+    )
+    return 1 if summary["mismatches"] else 0
+
+
 COMMANDS = [
     Command(
         ("sim", "mmu"),
@@ -134,5 +216,17 @@ COMMANDS = [
         "with invalid ones and back-pressure, the whole map compared every 1000 requests, "
         "stopping at the first mismatch. Draws a progress bar on standard error and prints one "
         "summary line; exit status 1 on a mismatch, 2 on bad parameters or a missing simulator.",
+    ),
+    Command(
+        ("sim", "soc"),
+        "the SoC's firmware workload: both driver back ends and the MMU against the model",
+        configure_sim_soc,
+        "Runs firmware/soc/workload.c on the VexRiscv SoC in cocotb on Verilator: a seeded "
+        "random stream of gran_* calls (aligned and unaligned allocations, frees, reserves, "
+        "infos, deliberate errors) on the hardware allocator and on the software back end, "
+        "then Sv32 page tables in RAM (two ASIDs, 4 KiB pages, megapages, a global mapping, "
+        "remaps with sfence.vma forms) and translations through the probe. Every traced "
+        "result is checked against the model. Draws a progress bar on standard error and "
+        "prints one summary line; exit status 1 on a mismatch, 2 on bad arguments.",
     ),
 ]
