@@ -17,7 +17,8 @@ memory (any difference raises :class:`HeapCorruption` before anything is changed
 every change to memory. :meth:`Heap.check` ignores the mirror's decisions: it walks the chunks
 and the free list in memory and verifies every invariant, then that the mirror agrees.
 
-Departures from NuttX 10.2.0 (the default; ``nuttx_quirks=True`` restores the original):
+Departures from NuttX 10.2.0. ``nuttx_quirks=True`` restores the original behaviour of the
+first one only (memalign); the others always hold, because the original corrupts the heap:
 
 - ``memalign(a, n)`` always returns an ``a``-aligned block. NuttX serves ``a <= MM_MIN_CHUNK``
   with plain malloc, which is not ``a``-aligned when ``a`` exceeds the chunk header and the
@@ -31,10 +32,17 @@ Departures from NuttX 10.2.0 (the default; ``nuttx_quirks=True`` restores the or
   (:class:`HeapCorruption`), a non-power-of-two alignment (:class:`InvalidAlignment`), calloc's
   ``n * m`` overflowing ``size_t`` (:class:`SizeOverflow`), a negative size
   (:class:`InvalidArgument`). Each error leaves memory and the heap exactly as they were.
-- realloc never leaves a free chunk smaller than a free node: after memalign has made chunk
-  sizes that are not multiples of ``MM_MIN_CHUNK``, 10.2.0's realloc can cut a neighbour down
-  to fewer bytes than a free node needs, and the links then overwrite the next chunk's header
-  (found by the property tests). The model takes the whole neighbour instead.
+- realloc never leaves a free chunk smaller than a free node. 10.2.0's growing realloc can cut
+  a free neighbour down to fewer bytes than a free node needs (``SIZEOF_MM_FREENODE``), and the
+  links written into it then overwrite the next chunk's header. Chunk sizes that are not
+  multiples of ``MM_MIN_CHUNK`` make it happen: memalign makes them (found by the property
+  tests), and so does the region's odd-sized last chunk with 8-byte pointers, through plain
+  malloc and realloc alone. On a 64 KiB heap whose ``struct mm_heap_s`` sits at its start
+  (``Heap(PhysicalMemory(0x20000), 0x101b0, 0xfe50, pointer_size=8, nodelist=0x10000)``),
+  ``p = malloc(64952); realloc(p, 65040)`` needs 96 of the last free chunk's 112 bytes and
+  would leave 16, less than a free node's 24: NuttX's ``DEBUGASSERT(prev->size >=
+  SIZEOF_MM_FREENODE)`` fires and its end guard is overwritten. The model takes the whole
+  neighbour instead.
 - Region sizes are limited so that the ``preceding`` field and its flag never collide:
   at most 32 KiB per region in the small model (NuttX asserts 64 KiB, but a free chunk of
   32 KiB or more would set the flag bit), at most 2 GiB in the large model.
@@ -212,6 +220,9 @@ class Heap:
         self._keys: list[int] = []  # sorted free keys
         self._seq = 0
         self._guards: set[int] = set()
+        # Payload addresses the caller has freed (or realloc moved away from): a later free of
+        # one that is not live again is a double free; any other non-block is InvalidPointer.
+        self._freed: set[int] = set()
         # Smallest key of each bucket (bucket b >= 1 starts at size 2**(b + MM_MIN_SHIFT));
         # one more entry, beyond every key, closes the last bucket.
         self._lo_key = [0] + [1 << (b + self.min_shift + _KS) for b in range(1, self.nnodes)]
@@ -441,16 +452,10 @@ class Heap:
         assert isinstance(mem, int)
         node = mem - self.allocnode
         pre = self._pre.get(node)
-        if pre is None or node in self._guards:
-            for a, key in self._fkey.items():
-                if a <= node < a + (key >> _KS):
-                    raise DoubleFree(
-                        f"{what}({mem:#x}): the address lies in free chunk "
-                        f"[{a:#x}, {a + (key >> _KS):#x}), it was already freed"
-                    )
+        if pre is None or node in self._guards or not pre & self.alloc_bit:
+            if mem in self._freed:
+                raise DoubleFree(f"{what}({mem:#x}): the block was already freed")
             raise InvalidPointer(f"{what}({mem:#x}): address is not a live block of {self.name}")
-        if not pre & self.alloc_bit:
-            raise DoubleFree(f"{what}({mem:#x}): the block is already free")
         self._check_hdr(node)
         return node
 
@@ -763,9 +768,10 @@ class Heap:
                 takeprev, takenext = needed - nextsize, nextsize
             else:
                 takeprev, takenext = 0, needed
-        # 10.2.0 would leave a free chunk smaller than a free node when memalign has made
-        # sizes that are not multiples of MM_MIN_CHUNK (its links would overwrite the next
-        # header); take the whole neighbour instead.
+        # 10.2.0 would leave a free chunk smaller than a free node when sizes are not
+        # multiples of MM_MIN_CHUNK (after memalign, or the region's odd-sized last chunk with
+        # 8-byte pointers): its links would overwrite the next header. Take the whole
+        # neighbour instead, whatever nuttx_quirks says.
         if 0 < prevsize - takeprev < self.freenode and takeprev:
             takeprev = prevsize
         if 0 < nextsize - takenext < self.freenode and takenext:
@@ -803,6 +809,8 @@ class Heap:
             else:
                 self._set_hdr(beyond, self._size[beyond], grown | (self._pre[beyond] & ALLOC))
             self._ualloc += takenext
+        if newmem != mem:
+            self._freed.add(mem)
         return newmem
 
     def free(self, mem: int | None) -> None:
@@ -852,6 +860,7 @@ class Heap:
         self._set_hdr(node, size, pre)
         self._set_hdr(nxt, self._size[nxt], size | (self._pre[nxt] & ALLOC))
         self._add_free(node)
+        self._freed.add(mem)
 
     def malloc_size(self, mem: int | None) -> int:
         """mm_malloc_size: usable bytes of the block at ``mem`` (chunk size - header); None: 0."""

@@ -601,3 +601,52 @@ def test_check_finds_list_damage() -> None:
     mem.write_u32(fl + 12, head)
     with pytest.raises(HeapCorruption, match=f"free chunks \\['{fa:#x}'\\] are not on"):
         heap.check()
+
+
+@pytest.mark.parametrize("nuttx_quirks", [False, True])
+def test_growing_realloc_takes_a_too_small_rest_of_the_last_chunk(nuttx_quirks: bool) -> None:
+    """8-byte pointers, the heap structure at the start of a 64 KiB heap: the region's last
+    free chunk is 112 bytes, not a multiple of MM_MIN_CHUNK. Growing a block by 96 bytes into
+    it would leave 16, less than a free node (NuttX 10.2.0 asserts and overwrites its end
+    guard); the model takes the whole chunk, with or without nuttx_quirks."""
+    heap = Heap(
+        PhysicalMemory(0x20000),
+        0x10000 + 0x1B0,
+        0x10000 - 0x1B0,
+        pointer_size=8,
+        nodelist=0x10000,
+        nuttx_quirks=nuttx_quirks,
+    )
+    p = heap.malloc(64952)
+    assert p is not None
+    assert heap.mallinfo().fordblks == 112
+    assert heap.realloc(p, 65040) == p
+    info = heap.mallinfo()
+    assert (info.ordblks, info.fordblks, info.uordblks) == (0, 0, info.arena)
+    assert heap.malloc_size(p) >= 65040
+    heap.check()
+    heap.free(p)
+    heap.check()
+    assert heap.mallinfo().ordblks == 1
+
+
+def test_free_of_an_address_never_allocated_is_an_invalid_pointer() -> None:
+    """Only an address that was freed before is a double free; a free-chunk address that was
+    never handed out is not a block at all."""
+    heap = make()
+    a = heap.malloc(40)
+    assert a is not None
+    for never in (a + 0x100, a + 0x800):  # inside the free chunk after a, never allocated
+        assert_unchanged(heap, lambda never=never: heap.free(never), InvalidPointer, hex(never))
+        with pytest.raises(InvalidPointer) as info:
+            heap.free(never)
+        assert not isinstance(info.value, DoubleFree)
+    heap.free(a)
+    assert_unchanged(heap, lambda: heap.free(a), DoubleFree, hex(a))
+    q = heap.malloc(16)
+    fence = heap.malloc(16)  # q cannot grow in place: realloc moves it
+    assert q is not None and fence is not None
+    moved = heap.realloc(q, 0x1000)
+    assert moved is not None and moved != q
+    assert_unchanged(heap, lambda: heap.free(q), DoubleFree, hex(q))
+    heap.check()
