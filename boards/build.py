@@ -30,6 +30,7 @@ from typing import Any
 
 from mmaccel.sw.errors import MemoryManagerError
 
+from .soc_top import SocBoardConfig
 from .targets import BoardConfig, BoardTarget
 
 __all__ = [
@@ -91,10 +92,18 @@ class BuildResult:
         Logic cells (iCE40 LCs / ECP5 TRELLIS_COMB), flip-flops, block RAMs (EBR / DP16KD).
     seconds : dict
         Wall time of each step.
+    design : str
+        ``host-link`` (the UART bridge board top) or ``soc`` (the SoC with its firmware).
+    clock_mhz : float
+        The frequency the design runs at on the board: the oscillator, or the SoC's PLL
+        output; ``timing_met`` compares every clock's Fmax with it (SoC: with each clock's
+        constraint, which is the frequency it runs at).
+    firmware_bytes : int
+        Size of the SoC's firmware image (0 for the host-link design).
     """
 
     board: str
-    config: dict[str, int]
+    config: dict[str, Any]
     bitstream: str
     build_dir: str
     fmax_mhz: dict[str, float]
@@ -106,6 +115,9 @@ class BuildResult:
     ffs: int
     brams: int
     seconds: dict[str, float] = field(default_factory=dict)
+    design: str = "host-link"
+    clock_mhz: float = 0.0
+    firmware_bytes: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -210,7 +222,7 @@ def _step_name(tool: str) -> str:
 
 def build_board(
     target: BoardTarget,
-    config: BoardConfig,
+    config: BoardConfig | SocBoardConfig,
     *,
     build_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
@@ -230,7 +242,12 @@ def build_board(
     clock_mhz : float, optional
         Constrain the system clock to this frequency instead of the board's oscillator, so
         nextpnr shows the Fmax the design can reach (the bitstream still runs at the
-        oscillator's frequency).
+        oscillator's frequency). Not for a :class:`SocBoardConfig`, whose ``clock_mhz`` is
+        the frequency its PLL makes.
+
+    A :class:`~mmaccel.boards.soc_top.SocBoardConfig` builds the SoC
+    (:class:`~mmaccel.boards.soc_top.SocBoardTop`) with its firmware instead of the host-link
+    board top.
 
     Raises
     ------
@@ -238,8 +255,12 @@ def build_board(
         A tool failed (the message names the step and its log file), or the report is
         missing.
     """
+    from .soc_top import SocBoardTop, board_firmware
     from .top import BoardTop
 
+    soc = isinstance(config, SocBoardConfig)
+    if soc and clock_mhz is not None:
+        raise BuildError("clock_mhz is not for the SoC build: set SocBoardConfig.clock_mhz")
     say = progress or (lambda text: None)
     folder = Path(
         build_dir
@@ -258,9 +279,17 @@ def build_board(
     # Amaranth checks for the board's tools while preparing; the same environment is used.
     saved = dict(os.environ)
     os.environ.update({k: v for k, v in env.items() if k in target.tool_env})
+    image = b""
+    top: Any
+    if isinstance(config, SocBoardConfig):
+        say(f"[{target.name} {config.label()}] building the firmware")
+        image = board_firmware(config)
+        top = SocBoardTop(target, config, image)
+    else:
+        top = BoardTop(target, config)
     try:
         plan = platform.prepare(
-            BoardTop(target, config),
+            top,
             name="top",
             nextpnr_opts=nextpnr_opts,
             script_after_read=SYNTH_PREPARE[target.family],
@@ -305,25 +334,36 @@ def build_board(
     bitstream = folder / ("top.bin" if target.family == "ice40" else "top.bit")
     if not bitstream.exists():
         raise BuildError(f"no bitstream at {bitstream}")
-    return BuildResult(
-        board=target.name,
-        config={
+    if isinstance(config, SocBoardConfig):
+        run_mhz = config.clock_mhz
+        config_dict = config.to_dict()
+        met = bool(fmax) and all(f >= constraint[c] for c, f in fmax.items())
+    else:
+        run_mhz = board_mhz
+        config_dict = {
             "granules": config.granules,
             "tlb_entries": config.tlb_entries,
             "ptmem_bytes": config.ptmem_bytes,
             "log2gran": config.log2gran,
             "baud": config.baud,
             "gfa_fanout": config.gfa_fanout,
-        },
+        }
+        met = bool(fmax) and all(f >= board_mhz for f in fmax.values())
+    return BuildResult(
+        board=target.name,
+        config=config_dict,
         bitstream=str(bitstream),
         build_dir=str(folder),
         fmax_mhz=fmax,
         constraint_mhz=constraint,
         board_clock_mhz=board_mhz,
-        timing_met=bool(fmax) and all(f >= board_mhz for f in fmax.values()),
+        timing_met=met,
         utilization=util,
         luts=luts,
         ffs=ffs,
         brams=brams,
         seconds=seconds,
+        design="soc" if soc else "host-link",
+        clock_mhz=run_mhz,
+        firmware_bytes=len(image),
     )

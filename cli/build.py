@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from mmaccel.boards.targets import BOARDS, get_board
+from mmaccel.boards.targets import BOARDS, BoardTarget, get_board
 from mmaccel.sw.errors import MemoryManagerError
 
 from .command import Command, print_error
@@ -42,6 +42,13 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
         help="constrain the clock to this frequency to measure Fmax (the board still runs at "
         "its oscillator; default: the board's clock)",
     )
+    parser.add_argument(
+        "--soc",
+        action="store_true",
+        help="build the RISC-V SoC (VexRiscv, the allocator, the MMU) with its firmware, which "
+        "prints its results over the board's UART, instead of the host-link design; "
+        "--clock-mhz then sets the PLL's output (default per board: docs/boards.md)",
+    )
     parser.add_argument("--seed", type=int, help="nextpnr placement seed (default: nextpnr's)")
     parser.add_argument(
         "--build-dir", help="build folder (default: build/<board>-<sizes> in the current folder)"
@@ -55,6 +62,8 @@ def _run_build(args: argparse.Namespace) -> int:
 
     try:
         target = get_board(args.board)
+        if args.soc:
+            return _run_soc_build(args, target)
         config = target.config(
             granules=args.granules,
             tlb_entries=args.tlb_entries,
@@ -92,6 +101,47 @@ def _run_build(args: argparse.Namespace) -> int:
             f"MHz, board clock {result.board_clock_mhz} MHz)"
         )
     print(f"timing met   {'yes' if result.timing_met else 'NO'} (at the board clock)")
+    return 0 if result.timing_met else 3
+
+
+def _run_soc_build(args: argparse.Namespace, target: BoardTarget) -> int:
+    from mmaccel.boards.build import build_board
+    from mmaccel.boards.soc_top import soc_config
+
+    if args.ptmem_bytes is not None:
+        print_error("--ptmem-bytes is not for --soc: the MMU's walker reads the SoC's RAM")
+        return 1
+    config = soc_config(
+        target,
+        clock_mhz=args.clock_mhz,
+        granules=args.granules,
+        tlb_entries=args.tlb_entries,
+        baud=args.baud,
+        gfa_fanout=args.fanout,
+    )
+    build_dir = args.build_dir or str(Path("build") / f"{target.name}-{config.label()}")
+
+    def progress(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    try:
+        result = build_board(target, config, build_dir=build_dir, progress=progress, seed=args.seed)
+    except ValueError as error:  # the firmware does not fit the RAM, say
+        print_error(str(error))
+        return 1
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+        return 0 if result.timing_met else 3
+    print(f"board        {result.board} (SoC: {config.label()})")
+    print(f"bitstream    {result.bitstream}")
+    print(f"firmware     {result.firmware_bytes} bytes in {config.ram_size} bytes of RAM")
+    print(f"logic cells  {result.luts}")
+    print(f"flip-flops   {result.ffs}")
+    print(f"block RAMs   {result.brams}")
+    for clock, mhz in result.fmax_mhz.items():
+        print(f"Fmax         {mhz:.2f} MHz on {clock} (runs at {result.constraint_mhz[clock]} MHz)")
+    print(f"UART         {config.baud} baud 8N1 on the board's serial port")
+    print(f"timing met   {'yes' if result.timing_met else 'NO'}")
     return 0 if result.timing_met else 3
 
 

@@ -12,6 +12,11 @@
                           +----> probe       0x8003_0000  --req/resp--> MMU
                           +----> anything else: ACK + ERR (counted by sysctl)
 
+The MMU and its probe are optional (``tlb_entries=0`` leaves both out; their windows then
+answer with a bus error like any unmapped address). The data bus decoder is combinational by
+default; ``registered_bus=True`` (the bitstreams) registers its decode and its answer: see
+:class:`Soc` for the latency.
+
 See docs/soc.md and :mod:`mmaccel.hdl.soc.memory_map`.
 """
 
@@ -132,11 +137,24 @@ class Soc(wiring.Component):
     granules, log2gran, gfa_base : int
         The allocator's parameters (:class:`~mmaccel.hdl.gfa.wishbone.GfaWishbone`).
     tlb_entries : int
-        The MMU's TLB size.
+        The MMU's TLB size; 0 leaves the MMU and the translation probe out (small FPGAs).
     uart_divisor : int
         Clock cycles per UART bit.
     trace_depth : int
         Words in the trace FIFO.
+    gfa_fanout : int
+        Fan-out of the allocator's summary tree (2, 4, 8 or 16; 2 is the smallest in logic).
+    registered_bus : bool
+        Register the data bus decoder's window decode and its answer (``WishboneDecoder`` with
+        ``registered=True``), as the bitstreams do: the 30-bit window compares and the answer
+        multiplexer then lie between flip-flops instead of on the path from the CPU's address
+        through the responder's ``ack`` into the CPU's stall logic (the path that kept the
+        ECP5 below 75 MHz). Latency: every data bus access (RAM below the cache, sysctl, UART,
+        allocator, MMU, probe) takes two cycles more, and a data cache refill burst takes four
+        cycles per beat instead of one (the decoder answers one beat at a time); an unmapped
+        access gets ACK+ERR three cycles after the request instead of one. Instruction fetches
+        (straight to the RAM) and the MMU walker's reads are unchanged. Same results either
+        way.
 
     Members
     -------
@@ -169,6 +187,8 @@ class Soc(wiring.Component):
         tlb_entries: int = 8,
         uart_divisor: int = 4,
         trace_depth: int = 256,
+        gfa_fanout: int = 4,
+        registered_bus: bool = False,
     ) -> None:
         self._MustUse__silence = True
         if not isinstance(ram_size, int) or isinstance(ram_size, bool):
@@ -184,15 +204,23 @@ class Soc(wiring.Component):
         self.ram = SocRAM(size=ram_size, init=init)
         self.sysctl = SysCtl(trace_depth=trace_depth, ram_size=ram_size)
         self.uart = SocUart(divisor=uart_divisor)
-        self.gfa = GfaWishbone(granules=granules, log2gran=log2gran, base=gfa_base)
-        self.mmu = MmuWishbone(entries=tlb_entries)
-        self.probe = TranslationProbe()
+        if not isinstance(registered_bus, bool):
+            raise TypeError(f"registered_bus must be a bool, not {registered_bus!r}")
+        if not isinstance(tlb_entries, int) or isinstance(tlb_entries, bool):
+            raise TypeError(f"tlb_entries must be an int, not {tlb_entries!r}")
+        self.gfa = GfaWishbone(
+            granules=granules, log2gran=log2gran, base=gfa_base, fanout=gfa_fanout
+        )
+        self.mmu = MmuWishbone(entries=tlb_entries) if tlb_entries else None
+        self.probe = TranslationProbe() if tlb_entries else None
         self.variant = VARIANTS[variant]
         self.ram_size = ram_size
         self.granules = granules
         self.log2gran = log2gran
         self.gfa_base = gfa_base
         self.tlb_entries = tlb_entries
+        self.gfa_fanout = gfa_fanout
+        self.registered_bus = registered_bus
         self.has_load = image is None
         self._MustUse__silence = False
         members: dict[str, Any] = {
@@ -213,14 +241,18 @@ class Soc(wiring.Component):
         def aw(bus: Any) -> int:
             return int(bus.signature.addr_width)
 
-        return [
+        windows = [
             Window("ram", mm.RAM_BASE, self.ram.addr_width),
             Window("sysctl", mm.SYSCTL_BASE, aw(self.sysctl.bus)),
             Window("uart", mm.UART_BASE, aw(self.uart.bus)),
             Window("gfa", mm.GFA_BASE, aw(self.gfa.bus)),
-            Window("mmu", mm.MMU_BASE, aw(self.mmu.ctrl)),
-            Window("probe", mm.PROBE_BASE, aw(self.probe.bus)),
         ]
+        if self.mmu is not None and self.probe is not None:
+            windows += [
+                Window("mmu", mm.MMU_BASE, aw(self.mmu.ctrl)),
+                Window("probe", mm.PROBE_BASE, aw(self.probe.bus)),
+            ]
+        return windows
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
@@ -229,12 +261,8 @@ class Soc(wiring.Component):
         m.submodules.sysctl = sysctl = self.sysctl
         m.submodules.uart = uart = self.uart
         m.submodules.gfa = gfa = self.gfa
-        m.submodules.mmu = mmu = self.mmu
-        m.submodules.probe = probe = self.probe
-        m.submodules.dec = dec = WishboneDecoder(addr_width=30, windows=self.windows())
-        # the MMU walker reads RAM only (34-bit physical addresses as 32-bit word addresses)
-        m.submodules.walker_dec = wdec = WishboneDecoder(
-            addr_width=32, windows=[Window("ram", mm.RAM_BASE, ram.addr_width)]
+        m.submodules.dec = dec = WishboneDecoder(
+            addr_width=30, windows=self.windows(), registered=self.registered_bus
         )
 
         # instruction bus: straight to RAM port A (addresses wrap inside the RAM)
@@ -268,12 +296,19 @@ class Soc(wiring.Component):
         connect(m, dec.sysctl, sysctl.bus)
         connect(m, dec.uart, uart.bus)
         connect(m, dec.gfa, gfa.bus)
-        connect(m, dec.mmu, mmu.ctrl)
-        connect(m, dec.probe, probe.bus)
-        connect(m, probe.req, mmu.req)
-        connect(m, mmu.resp, probe.resp)
-        connect(m, mmu.bus, wdec.bus)
-        connect(m, wdec.ram, ram.walker)
+        if self.mmu is not None and self.probe is not None:
+            m.submodules.mmu = mmu = self.mmu
+            m.submodules.probe = probe = self.probe
+            # the MMU walker reads RAM only (34-bit physical addresses as 32-bit word addresses)
+            m.submodules.walker_dec = wdec = WishboneDecoder(
+                addr_width=32, windows=[Window("ram", mm.RAM_BASE, ram.addr_width)]
+            )
+            connect(m, dec.mmu, mmu.ctrl)
+            connect(m, dec.probe, probe.bus)
+            connect(m, probe.req, mmu.req)
+            connect(m, mmu.resp, probe.resp)
+            connect(m, mmu.bus, wdec.bus)
+            connect(m, wdec.ram, ram.walker)
 
         m.d.comb += [
             self.trace.payload.eq(sysctl.trace.payload),
