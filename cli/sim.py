@@ -188,11 +188,12 @@ def _run_sim_soc(args: argparse.Namespace) -> int:
     for line in summary["first_mismatches"]:
         print(f"soc: mismatch: {line}", file=sys.stderr)
     faults = sum(n for k, n in summary["faults"].items() if k != "ok")
+    phases = ", ".join(f"{k} {v}" for k, v in summary["phase_cycles"].items())
     print(
         f"soc: {ops['hw'] + ops['sw']} allocator calls (hw {ops['hw']}, sw {ops['sw']}), "
         f"{summary['translations']} translations ({faults} faults), "
-        f"{summary['mismatches']} mismatches, {summary['cpu_cycles']} CPU cycles, "
-        f"{summary['seconds']:.1f} s simulated, {bar.seconds():.1f} s"
+        f"{summary['mismatches']} mismatches, {summary['cpu_cycles']} CPU cycles ({phases}), "
+        f"simulation {summary['seconds']:.1f} s, {bar.seconds():.1f} s"
     )
     return 1 if summary["mismatches"] else 0
 
