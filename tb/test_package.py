@@ -63,7 +63,7 @@ def test_command_order() -> None:
         "model", "bench", "sim", "verilog", "boards", "build", "sweep", "fmax", "hw", "regmap",
         "formal",
     ]  # fmt: skip
-    assert [c.words[1] for c in COMMANDS if c.words[0] == "sim"] == ["mmu", "gfa"]
+    assert [c.words[1] for c in COMMANDS if c.words[0] == "sim"] == ["mmu", "gfa", "soc"]
 
 
 def test_listing_the_commands_imports_no_gateware() -> None:
