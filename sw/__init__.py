@@ -5,6 +5,7 @@ The public API: everything named in ``__all__`` is importable from ``mmaccel.sw`
 
 from .errors import (
     AccessFault,
+    BoardLinkError,
     DoubleFree,
     GranuleError,
     GranuleRangeError,
@@ -95,6 +96,7 @@ from .vm import AddressSpace, Mapping, MappingExists, NotMapped, OutOfMemory
 
 __all__ = [
     "AccessFault",
+    "BoardLinkError",
     "DoubleFree",
     "GranInfo",
     "GranuleAllocator",

@@ -8,19 +8,38 @@ was called on exactly as it was before the call.
     MemoryManagerError
     ├── InvalidArgument (also ValueError)
     │   ├── InvalidAlignment      alignment not a power of two / out of range
-    │   └── SizeOverflow          n * m (calloc) or a size that does not fit the build
+    │   ├── SizeOverflow          n * m (calloc) or a size that does not fit the build
+    │   ├── RegionConflict        configured regions overlap or leave physical memory
+    │   ├── MappingExists         a map over a page that is already mapped (vm)
+    │   ├── NotMapped             an unmap or protect of a page that is not mapped (vm)
+    │   ├── IobSeekError          (also IobError) an offset past the end of a packet, -ESPIPE
+    │   └── IobNoSpace            (also IobError) more contiguous bytes than a packet holds, -ENOSPC
     ├── InvalidPointer (also ValueError)
-    │   └── DoubleFree            free of a block that is already free
+    │   └── DoubleFree            free of a block that was already freed
     ├── GranuleError (also ValueError)
     │   ├── GranulesNotInUse      free of granules that are not allocated
-    │   ├── GranuleRangeError     a granule range that leaves the heap
+    │   ├── GranuleRangeError     a granule range (or a free's address) outside the heap
     │   └── GranulesInUse         reserve of granules that are already allocated
     ├── HeapCorruption            a chunk header or guard tag in memory is not what it must be
+    ├── OutOfMemory (also MemoryError)  too few free pages or virtual addresses (vm)
+    ├── IobError                  an I/O buffer call failed; ``errno`` as NuttX's negated one
+    │   ├── IobNoMemory           no buffer in time, or never enough, -ENOMEM
+    │   ├── IobSeekError          (also InvalidArgument, above)
+    │   └── IobNoSpace            (also InvalidArgument, above)
+    ├── ShmError (also OSError)   a shm call failed; ``errno`` is the POSIX error number
+    │   ├── ShmExistsError        (also FileExistsError) EEXIST
+    │   ├── ShmNotFoundError      (also FileNotFoundError) ENOENT
+    │   └── ShmPermissionError    (also PermissionError) EACCES, EPERM
+    ├── MmapError (also OSError)  mmap, munmap or mprotect failed; ``errno`` says why
     ├── MemoryAccessError (also IndexError)   PhysicalMemory access outside [0, size)
     ├── TraceFormatError (also ValueError)    a golden trace that cannot be read or parsed
+    ├── BoardLinkError            the serial link to a board failed (no, garbled or refused answer)
     └── TranslationFault
         ├── PageFault             Sv32 walk refused the access (cause = load/store/fetch)
         └── AccessFault           a PTE read fell outside physical memory
+
+Every class is importable from ``mmaccel.sw`` and from here; the modules that raise them
+(``vm``, ``shm``, ``process``, ``iob``) re-export theirs.
 """
 
 from __future__ import annotations
@@ -41,10 +60,18 @@ __all__ = [
     "IobNoMemory",
     "IobNoSpace",
     "IobSeekError",
+    "MappingExists",
     "MemoryAccessError",
     "MemoryManagerError",
+    "MmapError",
+    "NotMapped",
+    "OutOfMemory",
     "PageFault",
     "RegionConflict",
+    "ShmError",
+    "ShmExistsError",
+    "ShmNotFoundError",
+    "ShmPermissionError",
     "SizeOverflow",
     "TraceFormatError",
     "TranslationFault",
@@ -103,6 +130,13 @@ class TranslationFault(MemoryManagerError):
     """An address translation failed."""
 
 
+def _fault_name(cause: object, kind: str) -> str:
+    """``"load page fault"`` from FaultCause.LOAD_PAGE_FAULT or from ``"load"``: the kind of
+    fault named once."""
+    name = str(getattr(cause, "name", cause)).lower().replace("_", " ")
+    return name if name.endswith(kind) else f"{name} {kind}"
+
+
 class PageFault(TranslationFault):
     """The Sv32 page-table walk refused the access.
 
@@ -118,8 +152,7 @@ class PageFault(TranslationFault):
         self.cause = cause
         self.va = va
         self.reason = reason
-        name = getattr(cause, "name", cause)
-        text = f"{name} page fault at va {va:#010x}"
+        text = f"{_fault_name(cause, 'page fault')} at va {va:#010x}"
         super().__init__(f"{text}: {reason}" if reason else text)
 
 
@@ -140,9 +173,9 @@ class AccessFault(TranslationFault):
         self.cause = cause
         self.va = va
         self.pte_addr = pte_addr
-        name = getattr(cause, "name", cause)
         super().__init__(
-            f"{name} access fault at va {va:#010x}: PTE address {pte_addr:#x} is outside memory"
+            f"{_fault_name(cause, 'access fault')} at va {va:#010x}: PTE address "
+            f"{pte_addr:#x} is outside memory"
         )
 
 
@@ -171,6 +204,44 @@ class IobNoSpace(IobError, InvalidArgument):
     """More contiguous bytes asked for than the packet holds (NuttX's -ENOSPC)."""
 
     errno = 28
+
+
+class MappingExists(InvalidArgument):
+    """A map over a page that is already mapped."""
+
+
+class NotMapped(InvalidArgument):
+    """An unmap or protect of a page that is not mapped (by this address space)."""
+
+
+class OutOfMemory(MemoryManagerError, MemoryError):
+    """The page allocator (or a virtual address range) has too few free pages."""
+
+
+class ShmError(MemoryManagerError, OSError):
+    """A shm call failed; ``errno`` is the POSIX error number (EINVAL, ENOMEM, ENOSPC, ...)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+
+
+class ShmExistsError(ShmError, FileExistsError):
+    """EEXIST: ``IPC_CREAT | IPC_EXCL`` and the key exists."""
+
+
+class ShmNotFoundError(ShmError, FileNotFoundError):
+    """ENOENT: no segment with the key and no ``IPC_CREAT``."""
+
+
+class ShmPermissionError(ShmError, PermissionError):
+    """EACCES or EPERM: the mode bits or ownership refuse the caller."""
+
+
+class MmapError(MemoryManagerError, OSError):
+    """mmap, munmap or mprotect failed; ``errno`` says why (EINVAL, ENOMEM, EEXIST, ENODEV)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
 
 
 class RegionConflict(InvalidArgument):

@@ -66,6 +66,12 @@ def runs_of(free: int, n: int) -> int:
     return r
 
 
+def _check_int(name: str, value: object) -> None:
+    """TypeError naming ``value`` unless it is an int (bool is not)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+
+
 def _is_pow2(x: int) -> bool:
     return x > 0 and (x & (x - 1)) == 0
 
@@ -157,9 +163,29 @@ class GranuleAllocatorBase:
         return None if p is None else self.address_of(p)
 
     def free(self, addr: int, size: int) -> None:
-        """gran_free: release the granules of ``size`` bytes at ``addr`` (all must be in use)."""
+        """gran_free: release the granules of ``size`` bytes at ``addr`` (all must be in use).
+
+        Raises
+        ------
+        TypeError
+            ``addr`` or ``size`` is not an int.
+        InvalidArgument
+            ``size`` is 0 or negative.
+        GranuleRangeError
+            ``addr`` lies outside the heap.
+        InvalidPointer
+            ``addr`` is inside the heap but not on a granule boundary.
+        GranulesNotInUse
+            A granule of the range is free (a double free).
+        """
+        _check_int("addr", addr)
+        _check_int("size", size)
         if size <= 0:
             raise InvalidArgument(f"free size must be at least 1 byte, not {size}")
+        if not self.heapstart <= addr < self.heapend:
+            raise GranuleRangeError(
+                f"free of {addr:#x}: outside the heap [{self.heapstart:#x}, {self.heapend:#x})"
+            )
         self.free_granules(self.index_of(addr), self.granules_for(size))
 
     def reserve(self, addr: int, size: int) -> None:
@@ -168,6 +194,8 @@ class GranuleAllocatorBase:
         With ``nuttx_quirks=True`` the end is rounded as NuttX 10.2.0 does, which marks one
         granule more unless ``addr + size - 1`` is granule aligned.
         """
+        _check_int("addr", addr)
+        _check_int("size", size)
         if size <= 0:
             raise InvalidArgument(f"reserve size must be at least 1 byte, not {size}")
         mask = self.granule_size - 1
@@ -410,6 +438,10 @@ class PageAllocator:
     """
 
     def __init__(self, start: int, size: int, page_shift: int = 12) -> None:
+        if not isinstance(page_shift, int) or isinstance(page_shift, bool):
+            raise TypeError(f"page_shift must be an int, not {page_shift!r}")
+        if not 1 <= page_shift <= 31:
+            raise InvalidArgument(f"page_shift must be in 1..31, not {page_shift}")
         self.page_shift = page_shift
         self.gran = GranuleAllocator(start, size, page_shift, page_shift)
 

@@ -331,6 +331,19 @@ class IobPool:
             raise InvalidArgument(f"timeout must not be negative, not {timeout}")
         return time.monotonic() + timeout
 
+    def _check_obtainable(self, need: int, held: int, throttled: bool, what: str) -> None:
+        """IobNoMemory at once when ``need`` more buffers can never be had at one time: the
+        pool minus the ``held`` buffers of the request's own chains (and, throttled, minus
+        the throttle reserve) is smaller, so waiting would never end."""
+        most = self.nbuffers - held - (self.throttle if throttled else 0)
+        if need > most:
+            raise IobNoMemory(
+                f"{what} needs {need} more buffers, more than this pool can ever give at once "
+                f"({self.nbuffers} buffers, {held} held by the request"
+                + (f", {self.throttle} kept back from throttled requests" if throttled else "")
+                + ")"
+            )
+
     def _alloc(self, throttled: bool, deadline: float | None, block: bool) -> int | None:
         i = self._take(throttled)
         if i is None and block:
@@ -448,6 +461,7 @@ class IobPool:
             extra = max(0, offset + len(src) - total)
             extra -= min(extra, self.bufsize - last[2] - last[1])
             need = -(-extra // self.bufsize)
+            self._check_obtainable(need, len(chain), throttled, f"copyin of {len(src)} bytes")
             fresh: list[int] = []
             for _ in range(need):
                 got = self._alloc(throttled, deadline, block)
@@ -515,7 +529,8 @@ class IobPool:
         IobSeekError
             ``offset`` is past the end of the packet (-ESPIPE).
         IobNoMemory
-            The buffers did not come in time (-ENOMEM); nothing was changed.
+            The buffers did not come in time, or the pool can never give that many at once
+            (raised at once, without waiting) (-ENOMEM); nothing was changed.
         InvalidPointer
             ``iob`` (or a buffer of its chain) is not allocated.
         """
@@ -764,6 +779,7 @@ class IobPool:
             hdrs = [self._hdr(i) for i in c1]
             total = sum(h[1] for h in hdrs)
             need = max(0, -(-total // self.bufsize) - 1)
+            self._check_obtainable(need, len(c1) + 1, throttled, f"clone of {total} bytes")
             fresh: list[int] = []
             for _ in range(need):
                 got = self._alloc(throttled, deadline, True)

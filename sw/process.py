@@ -27,7 +27,7 @@ import errno
 from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import InvalidArgument, MemoryManagerError
+from .errors import InvalidArgument, MmapError
 from .sv32 import MEGAPAGE_SIZE, PAGE_SHIFT, PAGE_SIZE, PteFlags
 from .vm import (
     KERNEL_BASE,
@@ -66,13 +66,6 @@ MAP_PRIVATE = 0x02
 MAP_FIXED = 0x10
 MAP_ANONYMOUS = 0x20
 _MAP_KNOWN = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS
-
-
-class MmapError(MemoryManagerError, OSError):
-    """mmap, munmap or mprotect failed; ``errno`` says why (EINVAL, ENOMEM, EEXIST, ENODEV)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(code, message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import MemoryManagerError
+from .errors import (
+    ShmError,
+    ShmExistsError,
+    ShmNotFoundError,
+    ShmPermissionError,
+)
 from .gran import PageAllocator
 from .memory import PhysicalMemory
 from .process import Process, ShmAttachment
@@ -79,25 +84,6 @@ _MODE = 0o777
 _GET_FLAGS = _MODE | IPC_CREAT | IPC_EXCL | IPC_NOWAIT
 _AT_FLAGS = SHM_RDONLY | SHM_RND
 _KEY_MIN, _KEY_LIMIT = -(1 << 31), 1 << 31
-
-
-class ShmError(MemoryManagerError, OSError):
-    """A shm call failed; ``errno`` is the POSIX error number (EINVAL, ENOMEM, ENOSPC, ...)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(code, message)
-
-
-class ShmExistsError(ShmError, FileExistsError):
-    """EEXIST: ``IPC_CREAT | IPC_EXCL`` and the key exists."""
-
-
-class ShmNotFoundError(ShmError, FileNotFoundError):
-    """ENOENT: no segment with the key and no ``IPC_CREAT``."""
-
-
-class ShmPermissionError(ShmError, PermissionError):
-    """EACCES or EPERM: the mode bits or ownership refuse the caller."""
 
 
 def _error(code: int, message: str) -> ShmError:

@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from .errors import (
     InvalidAlignment,
     InvalidArgument,
-    MemoryManagerError,
+    MappingExists,
+    NotMapped,
+    OutOfMemory,
 )
 from .gran import PageAllocator
 from .memory import PhysicalMemory
@@ -86,18 +88,6 @@ PA_LIMIT = 1 << 34
 
 _VA_LIMIT = 1 << 32
 _KERNEL_SLOT = KERNEL_BASE >> 22
-
-
-class OutOfMemory(MemoryManagerError, MemoryError):
-    """The page allocator (or a virtual address range) has too few free pages."""
-
-
-class MappingExists(InvalidArgument):
-    """A map over a page that is already mapped."""
-
-
-class NotMapped(InvalidArgument):
-    """An unmap or protect of a page that is not mapped (by this address space)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,8 +124,16 @@ def test_free_errors_leave_map_unchanged() -> None:
         g.free(a, 5 << 4)  # one granule past the block is free
     with pytest.raises(InvalidPointer, match="0x108"):
         g.free(0x108, 16)  # not a granule boundary
-    with pytest.raises(InvalidPointer):
+    with pytest.raises(GranuleRangeError, match="0x500"):
         g.free(0x100 + (64 << 4), 16)  # past the heap
+    with pytest.raises(GranuleRangeError, match="0x0"):
+        g.free(0x0, 16)  # below the heap
+    with pytest.raises(TypeError, match="addr must be an int, not None"):
+        g.free(None, 16)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="size must be an int, not '16'"):
+        g.free(a, "16")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"addr must be an int, not 1\.5"):
+        g.reserve(1.5, 16)  # type: ignore[arg-type]
     with pytest.raises(GranuleRangeError):
         g.free_granules(62, 4)  # range leaves the heap
     assert state(g) == before
@@ -200,3 +208,12 @@ def test_page_allocator() -> None:
     with pytest.raises(GranulesNotInUse):
         pages.free(0x8001_0000, 1)
     pages.check()
+
+
+def test_page_allocator_names_its_own_parameter() -> None:
+    from mmaccel.sw import PageAllocator
+
+    with pytest.raises(InvalidArgument, match=r"page_shift must be in 1\.\.31, not 0"):
+        PageAllocator(0x1000, 0x10000, page_shift=0)
+    with pytest.raises(TypeError, match="page_shift must be an int, not '12'"):
+        PageAllocator(0x1000, 0x10000, page_shift="12")  # type: ignore[arg-type]

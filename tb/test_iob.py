@@ -633,3 +633,24 @@ def test_bench_is_registered() -> None:
     ops, packets = figures["iob_ops_per_s"], figures["iob_packets_per_s"]
     assert isinstance(ops, int) and isinstance(packets, int)
     assert packets > 0 and abs(ops - 4 * packets) <= 4
+
+
+def test_requests_that_can_never_be_met_fail_at_once() -> None:
+    """More data than the whole pool can ever hold: IobNoMemory at once (no wait, even without
+    a timeout), nothing changed."""
+    pool = make(nbuffers=4, bufsize=16, throttle=1)
+    iob = pool.alloc()
+    assert iob is not None
+    before = snapshot(pool)
+    with pytest.raises(IobNoMemory, match="can ever give"):
+        pool.copyin(iob, b"x" * (16 * 4 + 1))  # 5 buffers' worth; the pool has 4
+    with pytest.raises(IobNoMemory, match=r"3 more buffers.*1 kept back"):
+        pool.copyin(iob, b"x" * (16 * 4), throttled=True)  # 3 more: throttled get at most 2
+    assert snapshot(pool) == before
+    assert pool.copyin(iob, b"y" * 48) == 48  # 3 buffers: can be met
+    other = pool.alloc()
+    assert other is not None
+    before = snapshot(pool)
+    with pytest.raises(IobNoMemory, match="clone of 48 bytes"):
+        pool.clone(iob, other)  # 3 held by the source + the destination, 2 more needed
+    assert snapshot(pool) == before

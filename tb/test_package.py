@@ -111,3 +111,27 @@ def test_bench_model_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     figures = json.loads(capsys.readouterr().out)
     assert figures["heap_ops_per_s"] > 0
     assert figures["gran_ops_per_s"] > 0
+
+
+def test_one_documented_exception_tree() -> None:
+    """Every error class of the model lives in mmaccel.sw.errors, is exported from mmaccel.sw
+    and appears in the errors module's tree."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import mmaccel.sw
+    from mmaccel.sw import errors
+
+    found: dict[str, type] = {}
+    for info in pkgutil.iter_modules(mmaccel.sw.__path__):
+        module = importlib.import_module(f"mmaccel.sw.{info.name}")
+        for name, obj in vars(module).items():
+            if inspect.isclass(obj) and issubclass(obj, errors.MemoryManagerError):
+                found[name] = obj
+    assert found, "no error classes found"
+    tree = errors.__doc__ or ""
+    for name, cls in found.items():
+        assert cls.__module__ == "mmaccel.sw.errors", f"{name} is defined in {cls.__module__}"
+        assert name in errors.__all__ and getattr(mmaccel.sw, name) is cls, name
+        assert f" {name} " in tree or f" {name}\n" in tree, f"{name} is missing from the tree"

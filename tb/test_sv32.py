@@ -257,3 +257,13 @@ def test_walk_agrees_with_an_independent_rule_table(
         assert not allowed and e.cause == PAGE_FAULT[access]
     else:
         assert allowed and pa == (0x12345 << 12) | offset
+
+
+def test_fault_messages_name_the_fault_once() -> None:
+    from mmaccel.sw.errors import AccessFault, PageFault
+
+    text = str(PageFault(FaultCause.LOAD_PAGE_FAULT, 0x1000, "V=0"))
+    assert text == "load page fault at va 0x00001000: V=0"
+    assert str(PageFault("store", 0x2000)) == "store page fault at va 0x00002000"
+    text = str(AccessFault(FaultCause.STORE_ACCESS_FAULT, 0x3000, 0x4_0000_0000))
+    assert text.startswith("store access fault at va 0x00003000") and text.count("fault") == 1
