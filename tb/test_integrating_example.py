@@ -291,6 +291,7 @@ def test_amaranth_example_addresses() -> None:
 
     async def bench(ctx: Any) -> None:
         cpu = dut.cpu
+        got["mmu_ready_at_0"] = ctx.get(dut.xlate_req.ready)
 
         async def read(byte: int) -> int:
             return await wb_read(ctx, cpu, byte >> 2)
@@ -306,6 +307,7 @@ def test_amaranth_example_addresses() -> None:
         got["second"] = await read(gfa + GFA_REGMAP["RESULT"].offset)
         status = await read(mmu + MMU_REGMAP["STATUS"].offset)
         got["entries"] = MMU_REGMAP["STATUS"].field("ENTRIES").decode(status)
+        got["valid"] = MMU_REGMAP["STATUS"].field("VALID").decode(status)
         got["satp"] = await read(mmu + MMU_REGMAP["SATP"].offset)
         try:
             await read(0x8004_0000)
@@ -321,7 +323,9 @@ def test_amaranth_example_addresses() -> None:
         "base": 0x1000_0000,
         "first": 0x1000_0000,
         "second": 0x1000_0000 + 2 * 4096,
+        "mmu_ready_at_0": 1,
         "entries": 16,
+        "valid": 0,
         "satp": 0,
         "unmapped": "err",
     }
