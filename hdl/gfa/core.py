@@ -54,7 +54,8 @@ above them (1 or 2 for up to 32 granules); ``U = sum_l (n_l + 2) + 1`` is the su
 - FREE, RESERVE: ``3 + (k + 4)`` (check the range's end, then read every word of the range to
   check it) ``+ (k + 4) + U``: ``2 k + 3 L + 12``, 29 cycles at 32768 granules for up to 32
   granules within one word. FREE of granules not in use / RESERVE of granules in use: ``k + 6``.
-- CLEAR: ``words + 8 + sum_l (nodes_l + 2)`` (every word and node is rewritten).
+- CLEAR: ``words + 8 + sum_l (nodes_l + 2)`` over the levels l = 1..L, the root included
+  (every word and node is rewritten): 188 cycles at 4096 granules, 1384 at 32768.
 
 One request is in flight at a time: the next request is accepted in the cycle after the
 response is produced, or in the same cycle that response is taken (issue interval = latency +

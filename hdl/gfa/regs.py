@@ -25,15 +25,16 @@ Wishbone B4 bus. Offsets are in bytes; the bus address is the word address (offs
 access to an offset with no register, a write to a read-only register or a read of a
 write-only register is answered with ERR.
 
-How a CPU issues a command: write the arguments it needs (COUNT for ALLOC/FREE/RESERVE, ADDR
-for FREE/RESERVE, ALIGN for ALLOC), then write the operation to CMD; the write starts the
-command and STATUS.BUSY is 1 until it finishes. Then either poll STATUS until BUSY is 0, or
-simply read RESULT: a read of RESULT while BUSY is stalled (ACK is held) until the command has
-finished, so it always returns the result of the last command. Writes to CMD, ALLOC_SIZE,
-FREE_SIZE, COUNT, ADDR, ALIGN and GAT_INDEX while BUSY are stalled the same way, so commands
-may be issued back to back. STATUS.CODE then says how the command ended (OK, NO_SPACE, or an
-error code); FREE and LARGEST hold the free granules and the longest free run after it. OPS,
-FAILS and ERRORS count every command, including those of a hardware client on the stream port.
+How a CPU issues a command: write the arguments it needs (COUNT for ALLOC/FREE/RESERVE, ADDR for
+FREE/RESERVE, ALIGN for ALLOC), then write the operation to CMD; the write starts the command
+and STATUS.BUSY is 1 until it finishes. Then either poll STATUS until BUSY is 0, or simply read
+RESULT: a read of RESULT while BUSY is stalled (ACK is held) until the command has finished, so
+it always returns the result of the last command. Writes to CMD, ALLOC_SIZE, FREE_SIZE, COUNT,
+ADDR, ALIGN and GAT_INDEX while BUSY are stalled the same way (and reads of COUNT, ADDR, ALIGN
+and GAT_INDEX too), so commands may be issued back to back. STATUS.CODE then says how the
+command ended (OK, NO_SPACE, or an error code); FREE and LARGEST hold the free granules and the
+longest free run after it. OPS, FAILS and ERRORS count every command, including those of a
+hardware client on the stream port.
 A command takes tens of cycles (see docs/gfa.md); a bus with a timeout shorter than the longest
 command should poll.
 

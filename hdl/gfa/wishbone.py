@@ -47,8 +47,9 @@ class GfaWishbone(wiring.Component):
     - with ``streams=True`` a pending bus command has priority over the stream; both are
       served one request at a time (the core's own throughput).
     - after reset the wrapper issues a CLEAR of its own (the core's table RAM is not reset):
-      BUSY, and the stream not ready, for the core's CLEAR latency (about ``words * 4 / 3``
-      cycles plus a few per tree level). It is not counted in OPS.
+      BUSY, and the stream not ready, for the core's CLEAR latency
+      (``words + 8 + sum over the levels 1..L, root included, of (nodes + 2)`` cycles: 188 at
+      4096 granules with fan-out 4, 277 with fan-out 2; 1384 at 32768). It is not counted in OPS.
 
     Parameters
     ----------
@@ -57,7 +58,7 @@ class GfaWishbone(wiring.Component):
     fanout : int
         The core's summary-tree fan-out (2, 4, 8 or 16).
     addr_width : int, optional
-        Width of the bus's word address; default the map's own (4 bits, 16 words).
+        Width of the bus's word address; default the map's own (5 bits, 32 words).
     streams : bool
         Add ``req``/``resp`` stream ports for a hardware client.
 

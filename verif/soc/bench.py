@@ -1,14 +1,14 @@
 """cocotb bench of the SoC: load firmware images, run each to its EXIT, collect trace and UART.
 
 It runs in the simulator (started by :mod:`mmaccel.verif.soc.sim`) and reads its jobs from the
-JSON file named by ``$MMACCEL_SOC_JOBS``: a list of ``{"image", "max_cycles", "trace",
-"result", "flush_every"}``. For each job it holds the SoC in reset, writes the image through the
-RAM's load port (one word per cycle), releases reset and waits for ``done`` or for
-``max_cycles``. Python is off the per-cycle path: the clock is cocotb's GPI clock, and the
-bench wakes only on a rising ``trace.valid`` (then reads the words while ``valid`` stays high,
-``ready`` held at 1), on a UART byte, on ``done`` and on the timeout. Trace words are appended
-to the job's ``trace`` file (little-endian 32-bit words, flushed every ``flush_every`` words so
-the host can follow); the ``result`` file receives
+JSON file named by ``$MMACCEL_SOC_JOBS``: a list of ``{"image", "max_cycles", "trace", "result",
+"flush_every"}``. For each job it holds the SoC in reset, writes the image through the RAM's
+load port (one word per cycle), releases reset and waits for ``done`` or for ``max_cycles``.
+Python is off the per-cycle path: the clock is generated inside the simulation top
+(``soc_sim``), and the bench wakes only on a rising ``trace.valid`` (then reads the words while
+``valid`` stays high, ``ready`` held at 1), on a UART byte, on ``done`` and on the timeout.
+Trace words are appended to the job's ``trace`` file (little-endian 32-bit words, flushed every
+``flush_every`` words so the host can follow); the ``result`` file receives
 ``{"status": "exit"|"timeout", "exit_code", "cycles", "uart", "words"}``.
 """
 
