@@ -147,7 +147,8 @@ static void info(const struct heap *p)
     trace(gi.mxfree);
 }
 
-/* a size in bytes: mostly a few granules, sometimes large, never a whole-granule multiple only */
+/* a size in bytes: (k - 1) whole granules and 1..gsize bytes; k mostly small, sometimes a
+   sixteenth or a third of the heap */
 static uint32_t pick_size(const struct heap *p)
 {
     uint32_t r = below(100u), k;
@@ -157,7 +158,6 @@ static uint32_t pick_size(const struct heap *p)
         k = 1u + below(p->ng / 16u + 1u);
     else
         k = 1u + below(p->ng / 3u + 1u);
-    /* (k - 1) granules and 1..gsize bytes */
     return (k - 1u) * p->gsize + 1u + below(p->gsize);
 }
 
@@ -196,14 +196,21 @@ static void do_reserve(const struct heap *p, uint32_t addr, uint32_t size)
     }
 }
 
+/* 1 << k for k in 0..n-1, k at most 31 */
+static uint32_t pow2_below(uint32_t n)
+{
+    uint32_t k = below(n);
+    return 1u << (k > 31u ? 31u : k);
+}
+
 static uint32_t pick_align(const struct heap *p)
 {
     uint32_t r = below(100u);
     if (r < 8u) /* not a power of two */
-        return 3u << below(p->l2 + 4u);
+        return 3u * pow2_below(p->l2 + 4u);
     if (r < 15u)
         return 0u;
-    return 1u << below(p->l2 + 5u);
+    return pow2_below(p->l2 + 5u);
 }
 
 static void free_live(const struct heap *p, uint32_t i)
@@ -290,7 +297,7 @@ static void one_op(const struct heap *p)
         else if (k == 2u)
             do_alloc(p, 1u + below(p->gsize), 5u << below(8u), 1);
         else
-            do_alloc(p, 1u + below(p->gsize), 1u << below(p->l2 + 3u), 1);
+            do_alloc(p, 1u + below(p->gsize), pow2_below(p->l2 + 3u), 1);
     }
 }
 
