@@ -16,6 +16,7 @@ prints the figures of :func:`measure_fmax` as one JSON object.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tempfile
 import time
@@ -30,7 +31,7 @@ from mmaccel.sw.errors import InvalidArgument
 
 from .build import SYNTH_PREPARE, BuildError, _yowasp_command, count_cells, parse_report
 
-__all__ = ["DEVICES", "OocWrapper", "measure_fmax"]
+__all__ = ["DEFAULT_FANOUT", "DEVICES", "OocWrapper", "check_request", "measure_fmax"]
 
 #: family -> (Yosys synthesis command, nextpnr tool, nextpnr device options, default MHz)
 DEVICES: dict[str, tuple[str, str, tuple[str, ...], float]] = {
@@ -102,18 +103,42 @@ def _block(name: str, granules: int, fanout: int, entries: int) -> OocWrapper:
     raise InvalidArgument(f"unknown block {name!r}; known: gfa, mmu")
 
 
+#: The allocator's summary fan-out per family when none is given: the one ``mmaccel build``
+#: uses there (2 on the iCE40, the smallest; 4 on the ECP5, the fewest cycles).
+DEFAULT_FANOUT = {"ecp5": 4, "ice40": 2}
+
+
+def check_request(
+    block: str, device: str, *, granules: int, fanout: int | None, entries: int
+) -> wiring.Component:
+    """The wrapped block for a measurement, or InvalidArgument naming what is wrong (unknown
+    block or device, or a size the block rejects). Cheap: nothing is elaborated."""
+    if device not in DEVICES:
+        raise InvalidArgument(f"unknown device {device!r}; known: {', '.join(DEVICES)}")
+    try:
+        return _block(
+            block, granules, DEFAULT_FANOUT[device] if fanout is None else fanout, entries
+        )
+    except (TypeError, ValueError) as error:
+        raise InvalidArgument(str(error)) from None
+
+
 def measure_fmax(
     block: str,
     device: str,
     *,
     granules: int = 4096,
-    fanout: int = 4,
+    fanout: int | None = None,
     entries: int = 16,
     seed: int = 1,
     mhz: float | None = None,
     folder: Path | None = None,
 ) -> dict[str, Any]:
     """Synthesise, place and route ``block`` out of context; return its figures.
+
+    ``fanout`` None is the family's :data:`DEFAULT_FANOUT`. Without ``folder`` the netlists and
+    logs go to a temporary folder that is removed after a successful run (kept, and named in
+    the error, when a tool fails). ``timing_met`` says whether Fmax reaches the constraint.
 
     Raises
     ------
@@ -122,15 +147,12 @@ def measure_fmax(
     BuildError
         A tool failed (its log is in the folder named in the message).
     """
-    if device not in DEVICES:
-        raise InvalidArgument(f"unknown device {device!r}; known: {', '.join(DEVICES)}")
+    top = check_request(block, device, granules=granules, fanout=fanout, entries=entries)
+    fanout = DEFAULT_FANOUT[device] if fanout is None else fanout
     synth, nextpnr, options, default_mhz = DEVICES[device]
-    try:
-        top = _block(block, granules, fanout, entries)
-    except (TypeError, ValueError) as error:
-        raise InvalidArgument(str(error)) from None
     from amaranth.back import verilog
 
+    keep = folder is not None
     work = folder or Path(tempfile.mkdtemp(prefix=f"mmaccel-fmax-{block}-{device}-"))
     work.mkdir(parents=True, exist_ok=True)
     (work / "top.v").write_text(verilog.convert(top, name="ooc_top"))
@@ -180,6 +202,10 @@ def measure_fmax(
     fmax, _ = parse_report(report)
     util = {k: v["used"] for k, v in report.get("utilization", {}).items() if v.get("used")}
     cells = count_cells(json.loads((work / "net.json").read_text()), top="ooc_top")
+    constraint = mhz or default_mhz
+    worst = min(fmax.values()) if fmax else None
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
     return {
         "block": block,
         "device": device,
@@ -187,10 +213,11 @@ def measure_fmax(
         "fanout": fanout if block == "gfa" else None,
         "entries": entries if block == "mmu" else None,
         "seed": seed,
-        "constraint_mhz": mhz or default_mhz,
-        "fmax_mhz": min(fmax.values()) if fmax else None,
+        "constraint_mhz": constraint,
+        "fmax_mhz": worst,
+        "timing_met": worst is not None and worst >= constraint,
         "utilization": util,
         "cells": cells,
-        "folder": str(work),
+        "folder": str(work) if keep else None,
         "seconds": seconds,
     }

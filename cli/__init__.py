@@ -70,6 +70,15 @@ def _add_leaf(
     sub.set_defaults(func=guard(command.words, sub.get_default("func")))
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("mmaccel")
+    except metadata.PackageNotFoundError:  # imported from a checkout that is not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the full ``mmaccel`` argument parser from :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
@@ -78,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
             "mmaccel: a hardware granule/page-frame allocator and Sv32 MMU, verified against a "
             "reference model of the NuttX and BitThunder memory managers."
         ),
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"mmaccel {_version()}", help="print the version"
     )
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}

@@ -4,8 +4,13 @@ Each command module of :mod:`mmaccel.cli` lists its leaves in ``COMMANDS``, a li
 :class:`Command`. A leaf's ``configure(parser)`` adds its arguments and sets
 ``parser.set_defaults(func=run)``, where ``run(args) -> int`` returns the exit status. Run
 functions import the heavy parts (Amaranth, cocotb, the verification and board modules) when
-they run, so listing the commands needs none of them; :func:`guard` turns a failed import into
-``mmaccel WORDS: unavailable: ERROR`` and exit status 2.
+they run, so listing the commands needs none of them.
+
+Errors look the same in every command: ``mmaccel WORDS: error: TEXT`` on standard error, exit
+status 2 for a usage error (bad arguments, a missing file or folder: raise :class:`UsageError`
+or use :func:`output_path`), 1 for a command that ran and failed (raise :class:`CommandFailed`
+or return 1 after :func:`print_error`). argparse's own errors have the same form and status.
+:func:`guard` turns a failed import into ``mmaccel WORDS: error: unavailable: ERROR``, status 2.
 """
 
 from __future__ import annotations
@@ -14,9 +19,21 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["Command", "Configure", "Run", "guard", "print_error"]
+__all__ = [
+    "Command",
+    "CommandFailed",
+    "Configure",
+    "Run",
+    "UsageError",
+    "guard",
+    "output_path",
+    "print_error",
+    "write_output",
+]
 
 #: Adds a leaf's arguments to its parser and sets ``func`` to its :data:`Run` function.
 Configure = Callable[[argparse.ArgumentParser], None]
@@ -47,8 +64,22 @@ class Command:
     description: str = ""
 
 
+class UsageError(Exception):
+    """Bad arguments or a missing input: printed as ``mmaccel WORDS: error: ...``, status 2."""
+
+
+class CommandFailed(Exception):
+    """The command ran and failed: printed as ``mmaccel WORDS: error: ...``, status 1."""
+
+
+#: The words of the leaf that is running (for :func:`print_error`).
+_RUNNING: ContextVar[tuple[str, ...]] = ContextVar("_RUNNING", default=())
+
+
 def guard(words: tuple[str, ...], run: Run) -> Run:
-    """``run``, with an import that fails in it reported as ``unavailable`` (exit status 2).
+    """``run`` with the common error handling: :class:`UsageError` (status 2),
+    :class:`CommandFailed` (status 1) and a failed import (``unavailable``, status 2) are
+    printed as ``mmaccel WORDS: error: ...``.
 
     A leaf whose tool (a simulator's Python package, say) is missing stays listed and parses
     its arguments; running it says what is missing instead of printing a traceback.
@@ -56,15 +87,47 @@ def guard(words: tuple[str, ...], run: Run) -> Run:
 
     @functools.wraps(run)
     def guarded(args: argparse.Namespace) -> int:
+        token = _RUNNING.set(words)
         try:
             return int(run(args))
-        except ImportError as error:
-            print(f"mmaccel {' '.join(words)}: unavailable: {error}", file=sys.stderr)
+        except UsageError as error:
+            print_error(str(error))
             return 2
+        except CommandFailed as error:
+            print_error(str(error))
+            return 1
+        except ImportError as error:
+            print_error(f"unavailable: {error}")
+            return 2
+        finally:
+            _RUNNING.reset(token)
 
     return guarded
 
 
 def print_error(text: str) -> None:
-    """``mmaccel: TEXT`` on standard error."""
-    print(f"mmaccel: {text}", file=sys.stderr)
+    """``mmaccel WORDS: error: TEXT`` on standard error (WORDS: the running leaf's)."""
+    words = " ".join(_RUNNING.get())
+    print(f"mmaccel{' ' + words if words else ''}: error: {text}", file=sys.stderr, flush=True)
+
+
+def output_path(path: str | Path) -> Path:
+    """``path`` as a file to write, or :class:`UsageError` when its folder does not exist or
+    it names a folder."""
+    out = Path(path)
+    folder = out.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {out}: the folder {folder} does not exist")
+    if out.is_dir():
+        raise UsageError(f"cannot write {out}: it is a folder")
+    return out
+
+
+def write_output(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` (checked by :func:`output_path`); return the path."""
+    out = output_path(path)
+    try:
+        out.write_text(text)
+    except OSError as error:
+        raise UsageError(f"cannot write {out}: {error.strerror}") from None
+    return out

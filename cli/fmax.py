@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mmaccel.sw.errors import InvalidArgument
 
-from .command import Command
+from .command import Command, CommandFailed, UsageError
 
 __all__ = ["COMMANDS", "DEVICES", "configure_fmax"]
 
@@ -30,7 +30,10 @@ def configure_fmax(parser: argparse.ArgumentParser) -> None:
         "--granules", type=int, default=4096, help="allocator granules (default 4096)"
     )
     parser.add_argument(
-        "--fanout", type=int, default=4, help="allocator summary fan-out (default 4)"
+        "--fanout",
+        type=int,
+        help="allocator summary fan-out, 2/4/8/16 (default: the family's, as mmaccel build "
+        "uses: 2 on iCE40, 4 on ECP5)",
     )
     parser.add_argument("--entries", type=int, default=16, help="MMU TLB entries (default 16)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
@@ -38,7 +41,8 @@ def configure_fmax(parser: argparse.ArgumentParser) -> None:
         "--clock-mhz", type=float, help="constraint (default: 100 on ECP5, 40 on iCE40)"
     )
     parser.add_argument(
-        "--folder", help="keep the netlists and logs here (default: a new temporary folder)"
+        "--folder",
+        help="keep the netlists and logs here (default: a temporary folder, removed afterwards)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=_run_fmax)
@@ -46,27 +50,54 @@ def configure_fmax(parser: argparse.ArgumentParser) -> None:
 
 def _run_fmax(args: argparse.Namespace) -> int:
     from mmaccel.boards.build import BuildError
-    from mmaccel.boards.ooc import measure_fmax
+    from mmaccel.boards.ooc import DEFAULT_FANOUT, check_request, measure_fmax
 
-    print(f"[fmax] {args.block} on {args.device}: yosys + nextpnr ...", file=sys.stderr, flush=True)
+    fanout = DEFAULT_FANOUT[args.device] if args.fanout is None else args.fanout
+    try:
+        check_request(
+            args.block, args.device, granules=args.granules, fanout=fanout, entries=args.entries
+        )
+    except InvalidArgument as error:
+        raise UsageError(str(error)) from None
+    if args.clock_mhz is not None and args.clock_mhz <= 0:
+        raise UsageError(f"--clock-mhz must be positive, not {args.clock_mhz}")
+    folder = Path(args.folder) if args.folder else None
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"cannot make the folder {folder}: {error.strerror}") from None
+    size = (
+        f"{args.granules} granules, fan-out {fanout}"
+        if args.block == "gfa"
+        else f"{args.entries} TLB entries"
+    )
+    print(
+        f"[fmax] {args.block} ({size}) on {args.device}: yosys + nextpnr ...",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         result = measure_fmax(
             args.block,
             args.device,
             granules=args.granules,
-            fanout=args.fanout,
+            fanout=fanout,
             entries=args.entries,
             seed=args.seed,
             mhz=args.clock_mhz,
-            folder=Path(args.folder) if args.folder else None,
+            folder=folder,
         )
-    except (InvalidArgument, BuildError) as error:
-        print(f"mmaccel fmax: error: {error}", file=sys.stderr)
-        return 1
+    except BuildError as error:
+        raise CommandFailed(str(error)) from None
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{result['block']} on {result['device']}: {result['fmax_mhz']} MHz")
+        met = "met" if result["timing_met"] else "NOT met"
+        print(
+            f"{result['block']} on {result['device']}: {result['fmax_mhz']} MHz "
+            f"(constraint {result['constraint_mhz']} MHz, {met})"
+        )
         for name, used in sorted(result["utilization"].items()):
             print(f"  {name:<16} {used}")
     return 0
@@ -81,6 +112,6 @@ COMMANDS = [
         "needs two pins, on an FPGA family (Yosys and nextpnr of YoWASP), and print its Fmax "
         "and utilisation (every figure with --json). The wrapper adds about inputs + 2 x "
         "outputs flip-flops; every path between two registers of the block is its own. Exit "
-        "status 1 when a size is rejected or a tool fails.",
+        "status 2 when a size is rejected, 1 when a tool fails.",
     ),
 ]

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from .command import Command
+from .command import Command, UsageError
 
 if TYPE_CHECKING:
     from mmaccel.verif.formal.sby import ProofResult
@@ -89,13 +89,11 @@ def _run_formal(args: argparse.Namespace) -> int:
             print(f"{p.name:<45} {p.method:<11} {p.depth:>3}  {p.description}")
         return 0
     if not proofs:
-        print(f"mmaccel formal: no proof matches {args.only}", file=sys.stderr)
-        return 2
+        raise UsageError(f"no proof matches {args.only}")
     try:
         tools = find_tools(args.solver)
     except ToolError as error:
-        print(f"mmaccel formal: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(error)) from None
 
     def progress(r: ProofResult) -> None:
         mark = "ok" if r.ok else "UNEXPECTED"

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 from pathlib import Path
 
 from mmaccel.sw.errors import MemoryManagerError, TraceFormatError
 from mmaccel.sw.system import MemoryConfig, MemorySystem, PoolStats, example_config_path
 
-from .command import Command
+from .command import Command, CommandFailed, UsageError, print_error
+from .params import non_negative_int
 
 __all__ = ["COMMANDS", "configure_replay", "configure_stats", "exercise", "format_stats"]
 
@@ -41,17 +41,28 @@ def _run_replay(args: argparse.Namespace) -> int:
     from mmaccel.sw.trace import replay
 
     status = 0
+    files = ops = checks = mismatches = unreadable = 0
     for path in args.traces:
         try:
             result = replay(path, check=args.check, nuttx_quirks=not args.no_quirks)
         except TraceFormatError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print_error(str(error))
             status = max(status, 2)
+            unreadable += 1
             continue
         # Flushed line by line, so that a closed pipe is seen here and not at exit.
         print(f"{path}: {result.summary()}", flush=True)
+        files += 1
+        ops += result.operations
+        checks += result.checks
+        mismatches += result.mismatches
         if not result.ok:
             status = max(status, 1)
+    print(
+        f"total: {files} traces, {ops} operations, {checks} checks, {mismatches} mismatches"
+        + (f", {unreadable} unreadable" if unreadable else ""),
+        flush=True,
+    )
     return status
 
 
@@ -111,7 +122,7 @@ def format_stats(rows: list[PoolStats]) -> str:
     lines = [
         (
             r.name,
-            f"{r.start:#010x}",
+            "-" if r.start is None else f"{r.start:#010x}",
             str(r.size),
             str(r.used),
             str(r.free),
@@ -141,7 +152,7 @@ def configure_stats(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workload",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="first run a seeded mix of N allocations and frees over every pool (default: 0)",
@@ -162,13 +173,13 @@ def _run_stats(args: argparse.Namespace) -> int:
         if args.check:
             system.check()
     except FileNotFoundError:
-        print(f"mmaccel model stats: no such file: {path}", file=sys.stderr)
-        return 2
+        raise UsageError(f"no such file: {path}") from None
     except MemoryManagerError as e:
-        print(f"mmaccel model stats: {path}: {e}", file=sys.stderr)
-        return 1
+        raise CommandFailed(f"{path}: {e}") from None
     print(f"{path.name}: {config.memory_size} bytes of physical memory")
     print(format_stats(system.stats()))
+    if args.check:
+        print("check: every pool's structures are consistent (MemorySystem.check() passed)")
     return 0
 
 

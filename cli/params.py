@@ -13,7 +13,36 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mmaccel.verif.config import GfaSimConfig
 
-__all__ = ["add_entries_argument", "add_gfa_arguments", "check_gfa", "check_gfa_run"]
+__all__ = [
+    "add_entries_argument",
+    "add_gfa_arguments",
+    "check_gfa",
+    "check_gfa_run",
+    "non_negative_int",
+    "positive_float",
+]
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0 (the error names the value)."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0 (the error names the value)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
 
 
 def add_gfa_arguments(parser: argparse.ArgumentParser, granules: int) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .command import Command
+from .command import Command, write_output
 
 if TYPE_CHECKING:
     from mmaccel.hdl.bus.regmap import RegisterMap
@@ -75,7 +75,7 @@ def _configure(parser: argparse.ArgumentParser, block: str) -> None:
 def _run(args: argparse.Namespace, block: str) -> int:
     text = render(block, args.fmt)
     if args.output is not None:
-        args.output.write_text(text)
+        write_output(args.output, text)
     else:
         sys.stdout.write(text)
     return 0

@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from pathlib import Path
 from typing import Any
 
-from .command import Command
+from .command import Command, UsageError, output_path, write_output
 from .params import add_entries_argument, add_gfa_arguments, check_gfa
 
 __all__ = ["COMMANDS", "configure_verilog_gfa", "configure_verilog_mmu"]
@@ -23,13 +23,44 @@ __all__ = ["COMMANDS", "configure_verilog_gfa", "configure_verilog_mmu"]
 # -- mmaccel verilog mmu --------------------------------------------------------------------
 
 
+def _add_output_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument(
+        "-o", "--output", default="-", help="Verilog file to write (default: standard output)"
+    )
+    parser.add_argument("--name", default=name, help=f"module name (default {name})")
+
+
+def _emit(args: argparse.Namespace, text: str, what: str) -> int:
+    """Write ``text`` to ``args.output`` (``-``: standard output) and say what was written."""
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        out = write_output(args.output, text)
+        print(f"wrote {out} ({what})", file=sys.stderr)
+    return 0
+
+
+def _check_name(name: str) -> None:
+    if not _IDENTIFIER.fullmatch(name):
+        raise UsageError(f"--name must be a Verilog identifier, not {name!r}")
+
+
+#: A plain Verilog identifier: a letter or underscore, then letters, digits, ``_`` or ``$``.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
 def configure_verilog_mmu(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``mmaccel verilog mmu``."""
     add_entries_argument(parser)
     parser.add_argument(
         "--bare", action="store_true", help="the Mmu core only, without the register slave"
     )
-    parser.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
+    parser.add_argument(
+        "-o", "--output", default="-", help="Verilog file to write (default: standard output)"
+    )
+    parser.add_argument(
+        "--name", help="module name (default mmaccel_mmu_wb, or mmaccel_mmu with --bare)"
+    )
     parser.set_defaults(func=_run_verilog_mmu)
 
 
@@ -39,15 +70,14 @@ def _run_verilog_mmu(args: argparse.Namespace) -> int:
     from mmaccel.hdl.mmu import Mmu
     from mmaccel.hdl.mmu.wishbone import MmuWishbone
 
-    design = Mmu(args.entries) if args.bare else MmuWishbone(args.entries)
-    name = "mmaccel_mmu" if args.bare else "mmaccel_mmu_wb"
+    name = args.name or ("mmaccel_mmu" if args.bare else "mmaccel_mmu_wb")
+    _check_name(name)
+    try:
+        design = Mmu(args.entries) if args.bare else MmuWishbone(args.entries)
+    except (TypeError, ValueError) as error:
+        raise UsageError(str(error)) from None
     text = verilog.convert(design, name=name, emit_src=False)
-    if args.output == "-":
-        sys.stdout.write(text)
-    else:
-        Path(args.output).write_text(text)
-        print(f"wrote {args.output} ({name}, {args.entries} TLB entries)", file=sys.stderr)
-    return 0
+    return _emit(args, text, f"module {name}, {args.entries} TLB entries")
 
 
 # -- mmaccel verilog gfa --------------------------------------------------------------------
@@ -56,8 +86,7 @@ def _run_verilog_mmu(args: argparse.Namespace) -> int:
 def configure_verilog_gfa(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``mmaccel verilog gfa``."""
     add_gfa_arguments(parser, 4096)
-    parser.add_argument("-o", "--output", required=True, help="Verilog file to write")
-    parser.add_argument("--name", default="mmaccel_gfa", help="module name (default mmaccel_gfa)")
+    _add_output_arguments(parser, "mmaccel_gfa")
     parser.add_argument(
         "--core", action="store_true", help="the stream core only, without the Wishbone wrapper"
     )
@@ -71,8 +100,10 @@ def _run_verilog_gfa(args: argparse.Namespace) -> int:
 
     error = check_gfa(args)
     if error:
-        print(f"mmaccel verilog gfa: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(error)
+    _check_name(args.name)
+    if args.output != "-":
+        output_path(args.output)  # before the conversion, which takes a while
     params = {
         "granules": args.granules,
         "log2gran": args.log2gran,
@@ -89,12 +120,8 @@ def _run_verilog_gfa(args: argparse.Namespace) -> int:
     try:
         text = to_verilog(design, args.name)
     except ValueError as failure:
-        print(f"mmaccel verilog gfa: {failure}", file=sys.stderr)
-        return 2
-    out = Path(args.output)
-    out.write_text(text)
-    print(f"wrote {out} ({kind}, module {args.name}, {args.granules} granules)", file=sys.stderr)
-    return 0
+        raise UsageError(str(failure)) from None
+    return _emit(args, text, f"{kind}, module {args.name}, {args.granules} granules")
 
 
 COMMANDS = [
@@ -103,7 +130,9 @@ COMMANDS = [
         "Verilog of the Sv32 MMU with its Wishbone control registers",
         configure_verilog_mmu,
         "Write standalone Verilog of the Sv32 MMU with its Wishbone control registers "
-        "(module mmaccel_mmu_wb), or of the MMU core alone with --bare (module mmaccel_mmu).",
+        "(module mmaccel_mmu_wb), or of the MMU core alone with --bare (module mmaccel_mmu), "
+        "to standard output or -o FILE. Exit status 2 on bad parameters, module name or "
+        "output folder.",
     ),
     Command(
         ("verilog", "gfa"),
@@ -111,6 +140,7 @@ COMMANDS = [
         configure_verilog_gfa,
         "Write standalone Verilog of the granule allocator with a Wishbone slave and the "
         "request/response streams, or of the stream core alone (with its debug port) with "
-        "--core. Exit status 2 on bad parameters or module name.",
+        "--core, to standard output or -o FILE. Exit status 2 on bad parameters, module name "
+        "or output folder.",
     ),
 ]

@@ -300,10 +300,14 @@ def example_config_path() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class PoolStats:
-    """One row of :meth:`MemorySystem.stats`: a pool's place, size and use in bytes."""
+    """One row of :meth:`MemorySystem.stats`: a pool's place, size and use in bytes.
+
+    ``start`` is None for the SLAB rows: their slabs are pages of the page pool, wherever the
+    page allocator put them, not one range.
+    """
 
     name: str
-    start: int
+    start: int | None
     size: int
     used: int
     free: int
@@ -468,7 +472,7 @@ class MemorySystem(HeapCalls):
         rows.append(
             PoolStats(
                 "slab",
-                self.pages.start,
+                None,
                 held,
                 in_use,
                 sum(c.object_size * c.available for c in caches),
@@ -480,7 +484,7 @@ class MemorySystem(HeapCalls):
                 rows.append(
                     PoolStats(
                         f"  slab-{c.object_size}",
-                        self.pages.start,
+                        None,
                         c.slabs * max(BT_PAGE_SIZE, c.object_size),
                         c.in_use * c.object_size,
                         c.available * c.object_size,

@@ -243,6 +243,7 @@ def test_fmax_out_of_context(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert out["fmax_mhz"] > 10
     assert 500 < out["utilization"]["ICESTORM_LC"] < 5280
     assert (folder / "report.json").exists()
+    assert out["timing_met"] == (out["fmax_mhz"] >= out["constraint_mhz"])
 
 
 @pytest.mark.parametrize(
@@ -255,5 +256,16 @@ def test_fmax_out_of_context(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_fmax_rejects_bad_sizes(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(argv) == 1
-    assert message in capsys.readouterr().err
+    """A bad size is a usage error, reported before any tool starts."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mmaccel fmax: error: ") and message in err
+    assert "[fmax]" not in err
+
+
+def test_fmax_fanout_defaults_to_the_family() -> None:
+    from mmaccel.boards.ooc import DEFAULT_FANOUT
+    from mmaccel.boards.targets import get_board
+
+    assert DEFAULT_FANOUT["ice40"] == get_board("icebreaker").config().gfa_fanout == 2
+    assert DEFAULT_FANOUT["ecp5"] == get_board("ulx3s-85f").config().gfa_fanout == 4

@@ -98,7 +98,9 @@ def test_a_missing_tool_is_reported_as_unavailable(capsys: pytest.CaptureFixture
         return 0
 
     assert guard(("sim", "gfa"), run)(argparse.Namespace()) == 2
-    assert capsys.readouterr().err.startswith("mmaccel sim gfa: unavailable: No module named")
+    assert capsys.readouterr().err.startswith(
+        "mmaccel sim gfa: error: unavailable: No module named"
+    )
 
 
 def test_group_without_target_prints_help(capsys: pytest.CaptureFixture[str]) -> None:

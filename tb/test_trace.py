@@ -140,10 +140,14 @@ def test_cli_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     paths = [str(p) for p in TRACES]
     assert main(["model", "replay", *paths]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == len(paths)
-    for path, line in zip(paths, out, strict=True):
+    assert len(out) == len(paths) + 1
+    total = 0
+    for path, line in zip(paths, out[:-1], strict=True):
         ops, _ = _count(Path(path))
+        total += ops
         assert line == f"{path}: {ops} operations, 0 mismatches"
+    assert out[-1].startswith(f"total: {len(paths)} traces, {total} operations, ")
+    assert out[-1].endswith(" checks, 0 mismatches")
 
     lines, lineno = _altered(GOLDEN / "gran_n256_shared.txt", r"-> (\d+)$", r"-> 9\1", 2)
     altered = tmp_path / "gran_altered.txt"
@@ -156,8 +160,10 @@ def test_cli_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     unknown.write_text("hello\n")
     assert main(["model", "replay", str(unknown), paths[0]]) == 2
     captured = capsys.readouterr()
+    assert captured.err.startswith("mmaccel model replay: error: ")
     assert "unknown trace format" in captured.err
     assert "0 mismatches" in captured.out  # the good file still ran
+    assert captured.out.splitlines()[-1].endswith("0 mismatches, 1 unreadable")
 
 
 def test_model_errors_are_mismatches_not_crashes() -> None:
