@@ -153,3 +153,27 @@ def test_cli_refuses_bad_arguments(
 def test_plain_sim_runs_soc() -> None:
     targets = [c.words[1] for c in COMMANDS if c.words[0] == "sim" and len(c.words) == 2]
     assert "soc" in targets
+
+
+def test_cli_exits_1_on_a_mismatch(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mmaccel.verif.soc.workload as workload
+
+    def fake(config: SocConfig, params: WorkloadParams, **_: object) -> dict[str, object]:
+        return {
+            "ops": {"hw": params.ops, "sw": params.ops},
+            "translations": params.translations,
+            "faults": {"ok": 1, "load_page_fault": 2},
+            "phase_cycles": {"hw": 1, "sw": 2, "mmu": 3},
+            "mismatches": 1,
+            "first_mismatches": ["record 5 (word 40): ALLOC[hw](...): result 0x1 (model 0x2)"],
+            "cpu_cycles": 6,
+            "seconds": 0.1,
+        }
+
+    monkeypatch.setattr(workload, "run_workload", fake)
+    assert main(["sim", "soc", "--ops", "3", "--translations", "3"]) == 1
+    out, err = capsys.readouterr()
+    assert "soc: mismatch: record 5 (word 40)" in err
+    assert "soc: 6 allocator calls (hw 3, sw 3), 3 translations (2 faults), 1 mismatches" in out
