@@ -133,12 +133,13 @@ def soc_config(
     tlb_entries: int | None = None,
     baud: int | None = None,
     gfa_fanout: int | None = None,
+    variant: str | None = None,
 ) -> SocBoardConfig:
     """The board's SoC defaults with the given values replaced (None keeps the default)."""
     d = SOC_DEFAULTS[target.name]
     return SocBoardConfig(
         clock_mhz=d.clock_mhz if clock_mhz is None else clock_mhz,
-        variant=d.variant,
+        variant=d.variant if variant is None else variant,
         ram_size=d.ram_size,
         granules=d.granules if granules is None else granules,
         tlb_entries=d.tlb_entries if tlb_entries is None else tlb_entries,
@@ -264,8 +265,8 @@ def ecp5_pll(f_in_mhz: float, f_out_mhz: float) -> tuple[int, int, int, float]:
     """EHXPLLL dividers (CLKI_DIV, CLKFB_DIV, CLKOP_DIV) and the exact output frequency.
 
     The feedback is CLKOP, so ``f_out = f_in * CLKFB_DIV / CLKI_DIV`` and the VCO runs at
-    ``f_out * CLKOP_DIV``. Limits (ECP5 data sheet): phase detector input 3.125..400 MHz,
-    VCO 400..800 MHz, output 3.125..400 MHz.
+    ``f_out * CLKOP_DIV``, chosen nearest 600 MHz. Limits (ECP5 data sheet): phase detector
+    input 3.125..400 MHz, VCO 400..800 MHz, output 3.125..400 MHz.
 
     Raises
     ------
@@ -281,13 +282,12 @@ def ecp5_pll(f_in_mhz: float, f_out_mhz: float) -> tuple[int, int, int, float]:
             out = pfd * clkfb
             if not 3.125 <= out <= 400:
                 continue
-            for clkop in range(1, 129):
-                vco = out * clkop
-                if 400 <= vco <= 800:
-                    error = abs(out - f_out_mhz)
-                    if best is None or error < best[0]:
-                        best = (error, clki, clkfb, clkop, out)
-                    break
+            # the output divider putting the VCO nearest the middle of its range
+            clkop = min(128, max(1, round(600 / out)))
+            if 400 <= out * clkop <= 800:
+                error = abs(out - f_out_mhz)
+                if best is None or error < best[0]:
+                    best = (error, clki, clkfb, clkop, out)
     if best is None or best[0] > 0.005 * f_out_mhz:
         raise InvalidArgument(
             f"the ECP5 PLL cannot make {f_out_mhz} MHz from {f_in_mhz} MHz"
@@ -361,7 +361,7 @@ class SocBoardTop(Elaboratable):
                 i_ENCLKOP=0,
                 o_LOCK=locked,
             )
-            platform.add_clock_constraint(pll_clk, f_out * 1e6)
+            # nextpnr derives the output's constraint from the input's and the dividers
             m.d.comb += sync.clk.eq(pll_clk)
             m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
         m.submodules.core = core

@@ -49,6 +49,11 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
         "prints its results over the board's UART, instead of the host-link design; "
         "--clock-mhz then sets the PLL's output (default per board: docs/boards.md)",
     )
+    parser.add_argument(
+        "--variant",
+        choices=["min", "lite", "standard", "full", "imac"],
+        help="with --soc: the VexRiscv variant (default per board)",
+    )
     parser.add_argument("--seed", type=int, help="nextpnr placement seed (default: nextpnr's)")
     parser.add_argument(
         "--build-dir", help="build folder (default: build/<board>-<sizes> in the current folder)"
@@ -118,6 +123,7 @@ def _run_soc_build(args: argparse.Namespace, target: BoardTarget) -> int:
         tlb_entries=args.tlb_entries,
         baud=args.baud,
         gfa_fanout=args.fanout,
+        variant=args.variant,
     )
     build_dir = args.build_dir or str(Path("build") / f"{target.name}-{config.label()}")
 

@@ -62,3 +62,32 @@ def test_check_output_finds_a_wrong_address() -> None:
     wrong_status = good.replace("-> 5", "-> 3")
     assert check_output(wrong_status + "PASS\n", config).problems
     assert check_output(good + "FAIL\n", config).problems
+
+
+def test_ecp5_pll_dividers() -> None:
+    from mmaccel.boards.soc_top import ecp5_pll
+    from mmaccel.sw.errors import InvalidArgument
+
+    assert ecp5_pll(25.0, 75.0) == (1, 3, 8, 75.0)  # ULX3S: VCO 600 MHz
+    clki, clkfb, clkop, out = ecp5_pll(48.0, 80.0)  # OrangeCrab
+    assert out == pytest.approx(80.0) and 400 <= out * clkop <= 800 and 48 / clki >= 3.125
+    assert clkfb * 48 / clki == pytest.approx(80.0)
+    with pytest.raises(InvalidArgument, match="cannot make 1000"):
+        ecp5_pll(25.0, 1000.0)
+
+
+def test_soc_config_defaults_and_errors() -> None:
+    from mmaccel.boards.soc_top import SOC_DEFAULTS, SocBoardConfig, soc_config
+    from mmaccel.boards.targets import get_board
+    from mmaccel.sw.errors import InvalidArgument
+
+    for name in ("ulx3s-85f", "orangecrab-85f"):
+        c = SOC_DEFAULTS[name]
+        assert c.granules == 65536 and c.tlb_entries == 16 and c.clock_mhz >= 75
+    c = soc_config(get_board("ulx3s-85f"), granules=4096, variant="lite", clock_mhz=50.0)
+    assert (c.granules, c.variant, c.clock_mhz, c.tlb_entries) == (4096, "lite", 50.0, 16)
+    assert c.label() == "soc-lite-g4096-t16-50mhz"
+    with pytest.raises(InvalidArgument, match="tlb_entries must be 0"):
+        SocBoardConfig(clock_mhz=75.0, tlb_entries=2)
+    with pytest.raises(InvalidArgument, match="variant must be one of"):
+        SocBoardConfig(clock_mhz=75.0, variant="huge")

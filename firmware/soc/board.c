@@ -53,7 +53,16 @@ static uint32_t next_random(void)
     return rng;
 }
 
-static void put_dec(uint32_t v)
+/* out of line: soc.h's inline UART helpers, expanded at every call, would not fit 8 KiB */
+static void __attribute__((noinline)) put_char(char c) { uart_putc(c); }
+
+static void __attribute__((noinline)) put_str(const char *s)
+{
+    while (*s)
+        put_char(*s++);
+}
+
+static void __attribute__((noinline)) put_dec(uint32_t v)
 {
     char buf[11];
     int n = 0;
@@ -62,17 +71,21 @@ static void put_dec(uint32_t v)
         v /= 10u;
     } while (v);
     while (n)
-        uart_putc(buf[--n]);
+        put_char(buf[--n]);
 }
 
-static void put_hex(uint32_t v) { uart_puthex(v); }
+static void __attribute__((noinline)) put_hex(uint32_t v)
+{
+    for (int shift = 28; shift >= 0; shift -= 4)
+        put_char("0123456789abcdef"[(v >> shift) & 0xFu]);
+}
 
 static void mismatch(const char *what, uint32_t value)
 {
     failures++;
-    uart_puts(" MISMATCH ");
-    uart_puts(what);
-    uart_putc(' ');
+    put_str(" MISMATCH ");
+    put_str(what);
+    put_char(' ');
     put_hex(value);
 }
 
@@ -88,7 +101,7 @@ static void alloc_run(GRAN_HANDLE hw, GRAN_HANDLE sw, uint32_t gran)
     for (unsigned i = 0; i < BOARD_OPS; i++) {
         uint32_t r = next_random();
         unsigned kind = r % 8u;
-        uart_puts("op ");
+        put_str("op ");
         put_dec(i);
         if (nlive == LIVE_MAX || (nlive > 0 && kind < 3u) || kind == 7u) {
             /* free a live block, or (kind 7) one granule nobody holds: an error on both */
@@ -104,11 +117,11 @@ static void alloc_run(GRAN_HANDLE hw, GRAN_HANDLE sw, uint32_t gran)
             }
             int sh = gran_free(hw, (void *)(uintptr_t)addr, size);
             int ss = gran_free(sw, (void *)(uintptr_t)addr, size);
-            uart_puts(" free ");
+            put_str(" free ");
             put_hex(addr);
-            uart_putc(' ');
+            put_char(' ');
             put_dec(size);
-            uart_puts(" -> ");
+            put_str(" -> ");
             put_dec((uint32_t)sh);
             if (sh != ss)
                 mismatch("sw", (uint32_t)ss);
@@ -122,13 +135,13 @@ static void alloc_run(GRAN_HANDLE hw, GRAN_HANDLE sw, uint32_t gran)
             int sth = gran_status(hw);
             void *ps = gran_alloc_align(sw, size, align);
             int sts = gran_status(sw);
-            uart_puts(" alloc ");
+            put_str(" alloc ");
             put_dec(size);
-            uart_puts(" align ");
+            put_str(" align ");
             put_dec(align);
-            uart_puts(" -> ");
+            put_str(" -> ");
             put_hex((uint32_t)(uintptr_t)ph);
-            uart_putc(' ');
+            put_char(' ');
             put_dec((uint32_t)sth);
             if (ph != ps)
                 mismatch("sw", (uint32_t)(uintptr_t)ps);
@@ -140,21 +153,21 @@ static void alloc_run(GRAN_HANDLE hw, GRAN_HANDLE sw, uint32_t gran)
                 nlive++;
             }
         }
-        uart_putc('\n');
+        put_char('\n');
     }
 
     struct graninfo ih, is;
     gran_info(hw, &ih);
     gran_info(sw, &is);
-    uart_puts("info nfree ");
+    put_str("info nfree ");
     put_dec(ih.nfree);
-    uart_puts(" mxfree ");
+    put_str(" mxfree ");
     put_dec(ih.mxfree);
     if (ih.nfree != is.nfree)
         mismatch("sw-nfree", is.nfree);
     if (ih.mxfree != is.mxfree)
         mismatch("sw-mxfree", is.mxfree);
-    uart_putc('\n');
+    put_char('\n');
 
     /* give everything back: both heaps empty again */
     while (nlive) {
@@ -162,9 +175,25 @@ static void alloc_run(GRAN_HANDLE hw, GRAN_HANDLE sw, uint32_t gran)
         if (gran_free(hw, (void *)(uintptr_t)live[nlive].addr, live[nlive].size) != GRAN_OK ||
             gran_free(sw, (void *)(uintptr_t)live[nlive].addr, live[nlive].size) != GRAN_OK) {
             failures++;
-            uart_puts("release FAILED\n");
+            put_str("release FAILED\n");
         }
     }
+}
+
+static void print_stat(const char *call, const char *name, uint32_t mean, uint32_t lo,
+                       uint32_t hi)
+{
+    put_str("cycles ");
+    put_str(call);
+    put_char(' ');
+    put_str(name);
+    put_str(" mean ");
+    put_dec(mean);
+    put_str(" min ");
+    put_dec(lo);
+    put_str(" max ");
+    put_dec(hi);
+    put_char('\n');
 }
 
 /* Cycles per call: BOARD_TIMED one-granule allocations after a fragmenting prefix (every
@@ -197,7 +226,7 @@ static void timing(GRAN_HANDLE h, const char *name, uint32_t gran)
         uint32_t dt = cycles() - t0 - overhead;
         if (got[i] == NULL || st != GRAN_OK) {
             failures++;
-            uart_puts("timing alloc/free FAILED\n");
+            put_str("timing alloc/free FAILED\n");
         }
         f_sum += dt;
         f_min = dt < f_min ? dt : f_min;
@@ -205,23 +234,8 @@ static void timing(GRAN_HANDLE h, const char *name, uint32_t gran)
     }
     for (unsigned i = 0; i < 64; i++)
         gran_free(h, (char *)held[i] + gran, gran);
-    uart_puts("cycles gran_alloc ");
-    uart_puts(name);
-    uart_puts(" mean ");
-    put_dec(a_sum / BOARD_TIMED);
-    uart_puts(" min ");
-    put_dec(a_min);
-    uart_puts(" max ");
-    put_dec(a_max);
-    uart_puts("\ncycles gran_free ");
-    uart_puts(name);
-    uart_puts(" mean ");
-    put_dec(f_sum / BOARD_TIMED);
-    uart_puts(" min ");
-    put_dec(f_min);
-    uart_puts(" max ");
-    put_dec(f_max);
-    uart_putc('\n');
+    print_stat("gran_alloc", name, a_sum / BOARD_TIMED, a_min, a_max);
+    print_stat("gran_free", name, f_sum / BOARD_TIMED, f_min, f_max);
 }
 
 #if BOARD_HAS_MMU
@@ -240,11 +254,11 @@ static uint32_t pt_leaf[1024] __attribute__((aligned(4096)));
 static void set_pte(uint32_t *slot, uint32_t value)
 {
     *slot = value;
-    uart_puts("pte ");
+    put_str("pte ");
     put_hex((uint32_t)(uintptr_t)slot);
-    uart_putc(' ');
+    put_char(' ');
     put_hex(value);
-    uart_putc('\n');
+    put_char('\n');
 }
 
 struct probe_case {
@@ -274,18 +288,18 @@ static void mmu_part(void)
     mmu_init(&m, SOC_MMU_BASE, SOC_PROBE_BASE);
     uint32_t root = (uint32_t)(uintptr_t)pt_root;
     uint32_t leaf = (uint32_t)(uintptr_t)pt_leaf;
-    uart_puts("mmu tlb ");
+    put_str("mmu tlb ");
     put_dec(mmu_tlb_entries(&m));
-    uart_putc('\n');
+    put_char('\n');
     set_pte(&pt_root[0x100], PTE(0x20000u, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D));
     set_pte(&pt_root[0x001], PTE(leaf >> 12, PTE_V));
     set_pte(&pt_root[0x200], PTE(0x20001u, PTE_V | PTE_R | PTE_A | PTE_D));
     set_pte(&pt_leaf[0x005], PTE(0x12345u, PTE_V | PTE_R | PTE_X | PTE_U | PTE_A));
     set_pte(&pt_leaf[0x006], PTE(0x3FFFFu, PTE_V | PTE_R | PTE_W | PTE_A));
     uint32_t satp = MMU_SATP(1u, root >> 12);
-    uart_puts("satp ");
+    put_str("satp ");
     put_hex(satp);
-    uart_putc('\n');
+    put_char('\n');
     mmu_set_satp(&m, satp);
     mmu_flush_all(&m);
     for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -293,67 +307,68 @@ static void mmu_part(void)
         uint32_t pa = 0;
         int r = mmu_translate(&m, c->va, c->access, c->priv, &pa);
         unsigned acc = c->access & 3u;
-        uart_puts("tr ");
+        put_str("tr ");
         put_hex(c->va);
-        uart_putc(' ');
-        uart_putc(acc == MMU_LOAD ? 'L' : acc == MMU_STORE ? 'S' : 'F');
-        uart_putc(' ');
-        uart_putc(c->priv == MMU_PRIV_U ? 'U' : (c->access & MMU_SUM) ? 's' : 'S');
+        put_char(' ');
+        put_char(acc == MMU_LOAD ? 'L' : acc == MMU_STORE ? 'S' : 'F');
+        put_char(' ');
+        put_char(c->priv == MMU_PRIV_U ? 'U' : (c->access & MMU_SUM) ? 's' : 'S');
         if (r == 0) {
-            uart_puts(" -> pa ");
+            put_str(" -> pa ");
             put_hex(pa);
             if (c->expect != pa)
                 mismatch("expected", c->expect);
         } else {
-            uart_puts(" -> fault ");
+            put_str(" -> fault ");
             put_dec((uint32_t)(r - 1));
             if (c->expect != (uint32_t)(r - 1))
                 mismatch("expected", c->expect);
         }
-        uart_putc('\n');
+        put_char('\n');
     }
     struct mmu_counters n;
     mmu_get_counters(&m, &n);
-    uart_puts("mmu hits ");
+    put_str("mmu hits ");
     put_dec(n.hits);
-    uart_puts(" misses ");
+    put_str(" misses ");
     put_dec(n.misses);
-    uart_puts(" walks ");
+    put_str(" walks ");
     put_dec(n.walks);
-    uart_puts(" faults ");
+    put_str(" faults ");
     put_dec(n.faults);
-    uart_putc('\n');
+    put_char('\n');
 }
 #endif
 
 int main(void)
 {
-    uart_puts("\nmmaccel SoC: VexRiscv + granule allocator + Sv32 MMU\n");
-    uart_puts("clock ");
+    put_str(BOARD_HAS_MMU ? "\nmmaccel SoC: VexRiscv + granule allocator + Sv32 MMU\n"
+                           : "\nmmaccel SoC: VexRiscv + granule allocator\n");
+    put_str("clock ");
     put_dec(BOARD_CLK_HZ);
-    uart_puts(" Hz, ram ");
+    put_str(" Hz, ram ");
     put_dec(SOC_REG(SOC_SYSCTL_BASE, SYSCTL_RAM_SIZE));
-    uart_puts(" bytes, id ");
+    put_str(" bytes, id ");
     put_hex(SOC_REG(SOC_SYSCTL_BASE, SYSCTL_ID));
-    uart_putc('\n');
+    put_char('\n');
 
     GRAN_HANDLE hw = gran_initialize_hw(&hw_store, SOC_GFA_BASE);
     if (hw == NULL) {
-        uart_puts("no allocator\nFAIL\n");
+        put_str("no allocator\nFAIL\n");
         soc_exit(1);
     }
     uint32_t gran = 1u << hw->log2gran;
-    uart_puts("gfa granules ");
+    put_str("gfa granules ");
     put_dec(hw->ngranules);
-    uart_puts(" log2gran ");
+    put_str(" log2gran ");
     put_dec(hw->log2gran);
-    uart_puts(" base ");
+    put_str(" base ");
     put_hex((uint32_t)hw->heapstart);
-    uart_putc('\n');
+    put_char('\n');
     GRAN_HANDLE sw = gran_initialize(&sw_store, gat, BOARD_GAT_WORDS, hw->heapstart,
                                      (size_t)hw->ngranules << hw->log2gran, hw->log2gran, 0);
     if (sw == NULL) {
-        uart_puts("software back end refused the heap (BOARD_GAT_WORDS too small)\nFAIL\n");
+        put_str("software back end refused the heap (BOARD_GAT_WORDS too small)\nFAIL\n");
         soc_exit(1);
     }
 
@@ -364,7 +379,7 @@ int main(void)
     timing(hw, "hw", gran);
     timing(sw, "sw", gran);
 
-    uart_puts(failures ? "FAIL\n" : "PASS\n");
+    put_str(failures ? "FAIL\n" : "PASS\n");
     soc_exit(failures ? 1u : 0u);
     return 0;
 }
