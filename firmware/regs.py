@@ -32,7 +32,12 @@ def _regmap(block: str) -> RegisterMap:
 
 def header_text(block: str) -> str:
     """The C header of ``block`` ("gfa" or "mmu"), as ``mmaccel regmap <block> --c-header``."""
-    return _regmap(block).c_header(command=f"mmaccel regmap {block} --c-header")
+    from mmaccel.hdl.soc.memory_map import GFA_BASE, MMU_BASE
+
+    example = {"gfa": GFA_BASE, "mmu": MMU_BASE}[block]
+    return _regmap(block).c_header(
+        command=f"mmaccel regmap {block} --c-header", example_base=example
+    )
 
 
 def write_headers(folder: Path) -> list[Path]:

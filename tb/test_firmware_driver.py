@@ -485,8 +485,8 @@ class GfaRegisterFile:
     """
 
     NAMES: ClassVar[dict[int, str]] = {
-        0x00: "ID", 0x04: "CONFIG", 0x08: "BASE", 0x0C: "CMD", 0x10: "COUNT", 0x14: "ADDR",
-        0x18: "ALIGN", 0x1C: "STATUS", 0x20: "RESULT", 0x24: "FREE", 0x28: "LARGEST",
+        0x00: "ID", 0x04: "CONFIG", 0x08: "HEAP_BASE", 0x0C: "CMD", 0x10: "COUNT", 0x14: "ADDR",
+        0x18: "ALIGN", 0x1C: "STATUS", 0x20: "RESULT", 0x24: "NFREE", 0x28: "LARGEST",
         0x2C: "OPS", 0x30: "FAILS", 0x34: "ERRORS", 0x38: "GAT_INDEX", 0x3C: "GAT_DATA",
         0x40: "ALLOC_SIZE", 0x44: "FREE_SIZE",
     }  # fmt: skip
@@ -535,7 +535,7 @@ class GfaRegisterFile:
             return 0x4746_4131
         if name == "CONFIG":
             return (m.log2gran << 24) | m.ngranules
-        if name == "BASE":
+        if name == "HEAP_BASE":
             return m.heapstart
         if name == "RESULT":
             if not self.pending:
@@ -545,7 +545,7 @@ class GfaRegisterFile:
         if name == "STATUS":
             c = self.code
             return (c << 4) | (int(c >= 2) << 2) | (int(c == 1) << 1)
-        if name == "FREE":
+        if name == "NFREE":
             return m.nfree
         if name == "LARGEST":
             return m.longest_free_run()
@@ -676,7 +676,7 @@ def _check_protocol(op: str, log: list[tuple[str, str, int]], size_regs: bool) -
         cmd = [("w", "COUNT"), ("w", "CMD")]
         assert seq == [("w", "ADDR"), *cmd, ("r", "RESULT"), *status], seq
     else:
-        assert seq == [("w", "CMD"), ("r", "RESULT"), ("r", "FREE"), ("r", "LARGEST")], seq
+        assert seq == [("w", "CMD"), ("r", "RESULT"), ("r", "NFREE"), ("r", "LARGEST")], seq
 
 
 def test_hw_matches_model_through_the_registers(hwlib: tuple[ctypes.CDLL, bool]) -> None:

@@ -300,7 +300,7 @@ def test_amaranth_example_addresses() -> None:
             await wb_write(ctx, cpu, byte >> 2, value)
 
         got["id"] = await read(gfa + GFA_REGMAP["ID"].offset)
-        got["base"] = await read(gfa + GFA_REGMAP["BASE"].offset)
+        got["base"] = await read(gfa + GFA_REGMAP["HEAP_BASE"].offset)
         await write(gfa + GFA_REGMAP["ALLOC_SIZE"].offset, 5000)  # 2 granules of 4 KiB
         got["first"] = await read(gfa + GFA_REGMAP["RESULT"].offset)
         await write(gfa + GFA_REGMAP["ALLOC_SIZE"].offset, 1)

@@ -22,7 +22,7 @@ from cell_models import lut_model, prove_equivalent, yosys
 from mmaccel.hdl import lut
 from mmaccel.hdl import mmu as hw
 from mmaccel.hdl.mmu import Mmu, PageTableWalker, Tlb
-from mmaccel.hdl.mmu.regs import MMU_REGMAP
+from mmaccel.hdl.mmu.regs import MMU_ID, MMU_REGMAP
 from mmaccel.hdl.mmu.wishbone import MmuWishbone
 from mmaccel.sw.memory import PhysicalMemory
 from mmaccel.sw.sv32 import Access, FaultCause, Priv, make_pte, satp_value
@@ -766,6 +766,7 @@ def test_control_registers() -> None:
             await wb_read(ctx, dut.ctrl, word[n]) for n in ("HITS", "MISSES", "WALKS", "FAULTS")
         ]
         seen["cause"] = await wb_read(ctx, dut.ctrl, word["LAST_CAUSE"])
+        seen["id"] = await wb_read(ctx, dut.ctrl, word["ID"])
         # flush through the registers: USE_VA with FLUSH_VA = VA, in every ASID
         await wb_write(ctx, dut.ctrl, word["FLUSH_VA"], VA)
         await wb_write(ctx, dut.ctrl, word["FLUSH_ASID"], 0x1FF)
@@ -801,6 +802,7 @@ def test_control_registers() -> None:
     assert seen["valid1"] == 1
     assert seen["counters"] == [1, 1, 1, 1]  # r1 missed and walked, r2 hit and faulted
     assert seen["cause"] == FaultCause.INSTRUCTION_PAGE_FAULT
+    assert seen["id"] == MMU_ID == int.from_bytes(b"MMU1", "big")
     assert seen["flush_ops"] == [VA, 0x1FF]
     assert seen["valid2"] == 0
     assert seen["cleared"] == [0, 0, 0, 0]

@@ -307,3 +307,20 @@ def test_bank_parameters() -> None:
     bank._MustUse__silence = True
     assert bank.bus.adr.shape().width == 8
     assert set(bank.regs.kick.signature.members.keys()) == {"req", "we", "ready", "w_data", "w_stb"}
+
+
+def test_no_register_makes_a_c_hostile_struct_member() -> None:
+    """Leak checkers #define free, malloc, ...: a register may not become such a member."""
+    for regmap in (GFA_REGMAP, load_regmap("mmu")):
+        assert not {r.name.lower() for r in regmap} & {"free", "malloc", "realloc", "calloc"}
+    with pytest.raises(ValueError, match="'free'"):
+        RegisterMap("X", (Register("FREE", 0, "ro", (), "Free granules."),), "A map.")
+
+
+@pytest.mark.parametrize(("block", "base"), [("gfa", "0x80010000"), ("mmu", "0x80020000")])
+def test_c_header_shows_an_example_base_and_defines_none(block: str, base: str) -> None:
+    header = render(block, "c-header")
+    prefix = block.upper()
+    assert f"#define MY_{prefix}_BASE {base}u" in header  # inside the usage comment
+    assert f"\n#define MY_{prefix}_BASE" not in header and f"{prefix}_BASE_OFFSET" not in header
+    assert "HEAP_BASE_OFFSET" in header or block == "mmu"

@@ -88,12 +88,12 @@ def test_gfa_wb_registers_and_protocol() -> None:
         assert await wb_read(ctx, bus, R["ID"]) == GFA_ID
         cfg = GFA_REGMAP["CONFIG"].unpack(await wb_read(ctx, bus, R["CONFIG"]))
         assert cfg == {"GRANULES": 70, "LOG2GRAN": 5}
-        assert await wb_read(ctx, bus, R["BASE"]) == 0x2000
-        assert await wb_read(ctx, bus, R["FREE"]) == 70
+        assert await wb_read(ctx, bus, R["HEAP_BASE"]) == 0x2000
+        assert await wb_read(ctx, bus, R["NFREE"]) == 70
         # ERR: write to ro, read of wo, unmapped word (the map has 16 words, all used, so use
         # a wider bus below); nothing changes
         with pytest.raises(WishboneBusError):
-            await wb_write(ctx, bus, R["FREE"], 1)
+            await wb_write(ctx, bus, R["NFREE"], 1)
         with pytest.raises(WishboneBusError):
             await wb_read(ctx, bus, R["CMD"])
         assert await wb_read(ctx, bus, R["OPS"]) == 0

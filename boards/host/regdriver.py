@@ -190,12 +190,12 @@ def _p_info(wait: str) -> Generator[_Access, int | None, GranInfo]:
     if status != "OK":
         _raise("INFO", status, "")
     cfg = yield from _p_config()
-    free = yield from _read("FREE")
+    free = yield from _read("NFREE")
     largest = yield from _read("LARGEST")
     return GranInfo(
         cfg.log2gran,
         cfg.granules,
-        GFA_REGMAP["FREE"].field("COUNT").decode(free),
+        GFA_REGMAP["NFREE"].field("COUNT").decode(free),
         GFA_REGMAP["LARGEST"].field("RUN").decode(largest),
     )
 
@@ -214,7 +214,7 @@ def _p_config() -> Generator[_Access, int | None, GfaConfig]:
             f"ID register reads {ident:#010x}, not {GFA_ID:#010x}: no allocator at this address"
         )
     cfg = GFA_REGMAP["CONFIG"].unpack((yield from _read("CONFIG")))
-    base = yield from _read("BASE")
+    base = yield from _read("HEAP_BASE")
     return GfaConfig(cfg["GRANULES"], cfg["LOG2GRAN"], base)
 
 

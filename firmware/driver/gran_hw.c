@@ -17,7 +17,7 @@ GRAN_HANDLE gran_initialize_hw(struct gran *g, uintptr_t regs)
         return NULL;
     g->backend = GRAN_BACKEND_HW;
     g->status = GRAN_OK; /* unused: gran_status reads STATUS */
-    g->heapstart = mmio_read(regs + GFA_BASE_OFFSET);
+    g->heapstart = mmio_read(regs + GFA_HEAP_BASE_OFFSET);
     g->ngranules = ng;
     g->log2gran = l2;
     g->gmask = (uint32_t)((1ul << l2) - 1u);
@@ -55,7 +55,7 @@ int gran_hw_info(struct gran *g, struct graninfo *info)
     (void)mmio_read(r + GFA_RESULT_OFFSET); /* waits for the command */
     info->log2gran = g->log2gran;
     info->ngranules = g->ngranules;
-    info->nfree = GFA_FREE_COUNT_GET(mmio_read(r + GFA_FREE_OFFSET));
+    info->nfree = GFA_NFREE_COUNT_GET(mmio_read(r + GFA_NFREE_OFFSET));
     info->mxfree = GFA_LARGEST_RUN_GET(mmio_read(r + GFA_LARGEST_OFFSET));
     return GRAN_OK;
 }

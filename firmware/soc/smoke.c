@@ -27,8 +27,8 @@
 #ifndef GFA_RESULT
 #define GFA_RESULT 0x20u
 #endif
-#ifndef GFA_FREE
-#define GFA_FREE 0x24u
+#ifndef GFA_NFREE
+#define GFA_NFREE 0x24u
 #endif
 #ifndef GFA_OP_ALLOC
 #define GFA_OP_ALLOC 0u
@@ -59,7 +59,7 @@ int main(void)
     SOC_REG(SOC_GFA_BASE, GFA_ADDR) = addr;
     SOC_REG(SOC_GFA_BASE, GFA_CMD) = GFA_OP_FREE;
     trace(SOC_REG(SOC_GFA_BASE, GFA_RESULT));
-    trace(SOC_REG(SOC_GFA_BASE, GFA_FREE));
+    trace(SOC_REG(SOC_GFA_BASE, GFA_NFREE));
 
     /* byte and halfword stores into RAM */
     for (unsigned i = 0; i < 8; i++) {

@@ -253,6 +253,13 @@ class Register:
         return {f.name: f.decode(word) for f in self.all_fields}
 
 
+#: C struct member names that standard or leak-checker headers may ``#define`` (a register
+#: named FREE would give ``free``, which dmalloc, mtrace-style checkers and others redefine).
+_C_HOSTILE_MEMBERS = frozenset(
+    {"free", "malloc", "calloc", "realloc", "new", "delete", "errno", "assert", "exit", "main"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RegisterMap:
     """A block's registers, declared once as data.
@@ -289,6 +296,11 @@ class RegisterMap:
                 raise TypeError(f"map {self.name}: registers must be Register, not {r!r}")
             if r.name in seen_names:
                 raise ValueError(f"map {self.name}: register name {r.name} appears twice")
+            if r.name.lower() in _C_HOSTILE_MEMBERS:
+                raise ValueError(
+                    f"map {self.name}: register name {r.name} makes a C struct member "
+                    f"{r.name.lower()!r}, which C library and leak-checker headers #define"
+                )
             if r.offset in seen_offsets:
                 raise ValueError(
                     f"map {self.name}: registers {seen_offsets[r.offset]} and {r.name} "
@@ -334,11 +346,13 @@ class RegisterMap:
 
     # -- generated text -------------------------------------------------------------------------
 
-    def c_header(self, *, command: str | None = None) -> str:
+    def c_header(self, *, command: str | None = None, example_base: int | None = None) -> str:
         """A C header (C99, ``stdint.h``) with offsets, field shifts/masks/values and a struct.
 
         Every name starts with ``<map name>_``. ``command`` names the command that generated
-        it, for the "do not edit" line.
+        it, for the "do not edit" line. ``example_base`` is a byte address where the block may
+        sit on a bus (mmaccel's SoC's), shown in a usage comment; the header defines no base
+        address of its own (it is the integrator's choice).
         """
         p = self.name
         guard = f"MMACCEL_{p}_REGS_H"
@@ -352,6 +366,21 @@ class RegisterMap:
                     out.append(f" * {line}".rstrip())
                 out.append(" *")
             out[-1] = " */"
+        if example_base is not None:
+            reg0 = self.registers[0]
+            lower = p.lower()
+            out += [
+                "/*",
+                " * The header gives offsets from the block's base address, which the integrator",
+                f" * chooses. Example with the block at 0x{example_base:08x} (mmaccel's SoC):",
+                " *",
+                f" *   #define MY_{p}_BASE 0x{example_base:08x}u",
+                f" *   volatile {lower}_regs_t *const {lower} = ({lower}_regs_t *)MY_{p}_BASE;",
+                f" *   uint32_t {reg0.name.lower()} = {lower}->{reg0.name.lower()};",
+                f" *   uint32_t same = *(volatile uint32_t *)"
+                f"(MY_{p}_BASE + {p}_{reg0.name}_OFFSET);",
+                " */",
+            ]
         out += [f"#ifndef {guard}", f"#define {guard}", "", "#include <stdint.h>", ""]
         out.append(f"#define {p}_REGMAP_SIZE 0x{self.size:x}u")
         out.append("")

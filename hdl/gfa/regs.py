@@ -65,7 +65,13 @@ GFA_REGMAP = RegisterMap(
             ),
             "Build-time configuration.",
         ),
-        Register("BASE", 0x08, "ro", (), "Byte address of granule 0."),
+        Register(
+            "HEAP_BASE",
+            0x08,
+            "ro",
+            (),
+            "Byte address of granule 0 (the heap's start; not the block's bus address).",
+        ),
         Register(
             "CMD",
             0x0C,
@@ -118,7 +124,7 @@ GFA_REGMAP = RegisterMap(
             "Reads stall while BUSY.",
         ),
         Register(
-            "FREE",
+            "NFREE",
             0x24,
             "ro",
             (Field("COUNT", 0, 17, "Free granules."),),

@@ -125,7 +125,7 @@ class GfaWishbone(wiring.Component):
         m.d.comb += [
             regs.id.r_data.eq(GFA_ID),
             regs.config.r_data.eq(config),
-            regs.base.r_data.eq(self.base),
+            regs.heap_base.r_data.eq(self.base),
         ]
 
         # -- arguments --------------------------------------------------------------------------
@@ -258,7 +258,7 @@ class GfaWishbone(wiring.Component):
             regs.status.r_data[status.field("ERROR").lsb].eq(code_v >= _BAD_COUNT),
             regs.status.r_data[status.field("CODE").lsb :][:4].eq(code_v),
             regs.result.r_data.eq(Mux(finishing, rsp_result, result)),
-            regs.free.r_data.eq(free),
+            regs.nfree.r_data.eq(free),
             regs.largest.r_data.eq(largest),
             regs.ops.r_data.eq(ops),
             regs.fails.r_data.eq(fails),

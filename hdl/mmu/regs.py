@@ -7,7 +7,10 @@ the Markdown table, and the test benches' register accesses.
 from mmaccel.hdl.bus.regmap import Field, Register, RegisterMap
 from mmaccel.sw.sv32 import FaultCause
 
-__all__ = ["MMU_REGMAP"]
+__all__ = ["MMU_ID", "MMU_REGMAP"]
+
+#: Value of the ID register: ASCII "MMU1".
+MMU_ID = 0x4D4D_5531
 
 _COUNTER_DOC = (
     "Counts since reset or the last CTRL.CLEAR_COUNTERS; wraps at 2^32. Writes are answered "
@@ -92,6 +95,13 @@ MMU_REGMAP = RegisterMap(
             "ro",
             (Field("CAUSE", 0, 4, "mcause of the last fault", FaultCause),),
             "Cause of the most recent translation fault (0 before the first).",
+        ),
+        Register(
+            "ID",
+            0x2C,
+            "ro",
+            (),
+            'Identification: 0x4D4D5531, ASCII "MMU1" (a driver checks it before anything else).',
         ),
     ),
     "Sv32 MMU with an ASID-tagged TLB and a hardware page-table walker. Software writes SATP, "

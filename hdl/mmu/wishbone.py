@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from mmaccel.hdl.bus.regmap import RegisterBank
 from mmaccel.hdl.bus.wishbone import WishboneSignature
 from mmaccel.hdl.mmu import FlushCommand, Mmu, Satp, TranslationRequest, TranslationResponse
-from mmaccel.hdl.mmu.regs import MMU_REGMAP
+from mmaccel.hdl.mmu.regs import MMU_ID, MMU_REGMAP
 
 __all__ = ["MmuWishbone"]
 
@@ -150,6 +150,7 @@ class MmuWishbone(wiring.Component):
             regs.walks.r_data.eq(mmu.walks),
             regs.faults.r_data.eq(mmu.faults),
             regs.last_cause.r_data.eq(last_cause),
+            regs.id.r_data.eq(MMU_ID),
         ]
         # LAST_CAUSE follows a faulting answer one cycle later (the answer's fault logic then
         # feeds a register, not the enable of four)

@@ -240,12 +240,12 @@ async def _registers_and_errors(dut: Any, master: str) -> None:
     cfg = regs["CONFIG"].unpack(await read32(regs["CONFIG"].offset))
     granules, log2gran = cfg["GRANULES"], cfg["LOG2GRAN"]
     assert granules == config.granules and log2gran == config.log2gran
-    base = await read32(regs["BASE"].offset)
+    base = await read32(regs["HEAP_BASE"].offset)
     assert base == config.base
     bad = [
         (regs.size, None),
         (regs.size + 4, 1),
-        (regs["FREE"].offset, 5),
+        (regs["NFREE"].offset, 5),
         (regs["CMD"].offset, None),
     ]
     for offset, data in bad:
@@ -258,7 +258,7 @@ async def _registers_and_errors(dut: Any, master: str) -> None:
             pass
         else:
             raise AssertionError(f"no ERR for {'read' if data is None else 'write'} at {offset:#x}")
-    assert await read32(regs["FREE"].offset) == granules  # the refused write changed nothing
+    assert await read32(regs["NFREE"].offset) == granules  # the refused write changed nothing
     assert await read32(regs["OPS"].offset) == 0
     # write CMD, then read RESULT straight away: the bus stalls until the command is done
     await write32(regs["COUNT"].offset, 2)
@@ -401,7 +401,7 @@ async def _bus_cycles(dut: Any) -> None:
         # half cycles on either side: every cycle with ``cyc`` high
         return round((get_sim_time("ns") - start) / PERIOD_NS) + 1, value
 
-    base = await read32(regs["BASE"].offset)
+    base = await read32(regs["HEAP_BASE"].offset)
     while regs["STATUS"].unpack(await read32(regs["STATUS"].offset))["BUSY"]:
         pass  # the boot CLEAR
     by_size, result = await cycles([("ALLOC_SIZE", 1), ("RESULT", None)])

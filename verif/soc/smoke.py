@@ -19,7 +19,7 @@ def gfa_defines() -> dict[str, str | int]:
     """``-D`` macros with the allocator's register offsets and operation codes."""
     defs: dict[str, str | int] = {
         f"GFA_{name}": f"{GFA_REGMAP[name].offset:#x}u"
-        for name in ("ID", "CMD", "COUNT", "ADDR", "ALIGN", "STATUS", "RESULT", "FREE")
+        for name in ("ID", "CMD", "COUNT", "ADDR", "ALIGN", "STATUS", "RESULT", "NFREE")
     }
     defs["GFA_OP_ALLOC"] = f"{_OP.value_of('ALLOC')}u"
     defs["GFA_OP_FREE"] = f"{_OP.value_of('FREE')}u"
