@@ -91,7 +91,7 @@ def test_cycles_plausible(figures: dict[str, Any]) -> None:
 def test_parser_errors() -> None:
     with pytest.raises(SpeedError, match="header"):
         parse_speed_trace([1, 2, 3])
-    header = [0x53504431, 0, 256, 12, 0x10000000, 1, 10, 8, 32, 3, 3]
+    header = [0x53504431, 0, 256, 12, 0x10000000, 1, 10, 8, 32, 1, 3, 3]
     bus = [0x42555321, *range(8)]
     with pytest.raises(SpeedError, match="bus block"):
         parse_speed_trace([*header, 0])
@@ -100,13 +100,18 @@ def test_parser_errors() -> None:
     with pytest.raises(SpeedError, match="before the first occupancy"):
         parse_speed_trace([*header, *bus, 0x00000001, 0])
     occupancy = [0x4F43000A, 25]
-    timed_alloc = [0x40001000, 0x10000000, 60, 18]
+    timed_alloc = [0x40001000, 0x10000000, 60 << 16 | 18]
     untimed_free = [0x80000800, 0x10000000, 0]
-    run = parse_speed_trace([*header, *bus, *occupancy, *timed_alloc, *untimed_free, 0x454E4421])
-    assert [(p, t, len(c)) for p, t, c in run.occupancies] == [(10, 25, 2)]
-    first, second = run.calls
-    assert (first.free, first.timed, first.size, first.cycles) == (False, True, 0x1000, 60)
+    wide_free = [0xE0000800, 0x10002000, 0, 0x12345, 0x6789]
+    words = [*header, *bus, *occupancy, *timed_alloc, *untimed_free, *wide_free, 0x454E4421]
+    run = parse_speed_trace(words)
+    assert [(p, t, len(c)) for p, t, c in run.occupancies] == [(10, 25, 3)]
+    first, second, third = run.calls
+    assert (first.free, first.timed, first.size) == (False, True, 0x1000)
+    assert (first.cycles, first.instructions) == (60, 18)
     assert (second.free, second.timed, second.status) == (True, False, 0)
+    assert (third.free, third.timed, third.size, third.addr) == (True, True, 0x800, 0x10002000)
+    assert (third.cycles, third.instructions) == (0x12345, 0x6789)
 
 
 def test_argument_checks() -> None:
