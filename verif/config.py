@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Self
 
 __all__ = [
     "CONFIG_ENV",
+    "GFA_MODES",
     "SCHEMA_VERSION",
     "EventReader",
     "EventWriter",
@@ -144,6 +145,10 @@ class SimConfig:
         return cls.from_json(text)
 
 
+#: The allocator regression's modes (:attr:`GfaSimConfig.mode`).
+GFA_MODES = ("batch", "scoreboard")
+
+
 @dataclass(frozen=True, kw_only=True)
 class GfaSimConfig(SimConfig):
     """A run of the allocator's stream test bench (:mod:`mmaccel.verif.gfa.streams_tb`).
@@ -163,6 +168,11 @@ class GfaSimConfig(SimConfig):
         Random gaps on ``req.valid`` and a random ``resp.ready``.
     fail_fast : bool
         Stop at the first mismatch (the regression) or count them all (the benchmark).
+    mode : str
+        ``"batch"`` (the fast mode: :mod:`mmaccel.verif.gfa.batch_tb`, the model predicts
+        whole batches, the design plays them) or ``"scoreboard"`` (per-operation cocotb
+        driver and monitor: :mod:`mmaccel.verif.gfa.streams_tb`); see
+        :mod:`mmaccel.verif.gfa.run`.
     """
 
     KIND: ClassVar[str] = "gfa"
@@ -176,8 +186,13 @@ class GfaSimConfig(SimConfig):
     errors: bool = True
     backpressure: bool = True
     fail_fast: bool = True
+    mode: str = "batch"
 
     def check(self) -> None:
+        if self.mode not in GFA_MODES:
+            raise SimConfigError(
+                f"GfaSimConfig.mode must be one of {', '.join(GFA_MODES)}, not {self.mode!r}"
+            )
         self._at_least("granules", 1)
         self._at_least("ops", 1)
         self._at_least("check_every", 1)

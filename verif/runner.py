@@ -758,8 +758,13 @@ def run_reporting(
     testcase: str,
     progress: Callable[[int, int, int], None] | None = None,
     waves: bool | None = False,
+    extra_env: Mapping[str, str] | None = None,
+    extra_sources: Sequence[str | os.PathLike[str]] = (),
+    extra_build_args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run one test case with ``config`` and return the ``summary`` event it reports.
+
+    ``extra_env``, ``extra_sources`` and ``extra_build_args`` go to :func:`run_cocotb`.
 
     The simulation runs in a worker thread; this thread reads the event file as it grows and
     calls ``progress(done, total, mismatches)`` for each ``progress`` event (with
@@ -776,7 +781,7 @@ def run_reporting(
     with tempfile.TemporaryDirectory(prefix=f"mmaccel-{toplevel}-") as tmp:
         events = Path(tmp) / "events.jsonl"
         reader = EventReader(events)
-        env = dataclasses.replace(config, events=str(events)).to_env()
+        env = {**(extra_env or {}), **dataclasses.replace(config, events=str(events)).to_env()}
         failure: list[BaseException] = []
 
         def target() -> None:
@@ -789,6 +794,8 @@ def run_reporting(
                     extra_env=env,
                     seed=config.seed,
                     waves=waves,
+                    extra_sources=extra_sources,
+                    extra_build_args=extra_build_args,
                 )
             except BaseException as error:  # re-raised in the caller's thread
                 failure.append(error)
