@@ -12,9 +12,10 @@
  * (n - 1) granules + 1..granule bytes; a free is a uniformly chosen live block, freed with a
  * byte size of the same granule count. For each occupancy p the target is ngranules * p / 100
  * granules: allocate (untimed) until the heap holds the target, then make SPEED_WARMUP
- * untimed and SPEED_CALLS timed calls, each an allocation when fewer than the target
- * granules are in use (and the previous allocation did not fail), else a free. The heap
- * carries over from one occupancy to the next.
+ * warm-up calls (through the timed path, so its code is in the instruction cache; their
+ * figures are not traced) and SPEED_CALLS timed calls, each an allocation when fewer than
+ * the target granules are in use (and the previous allocation did not fail), else a free.
+ * The heap carries over from one occupancy to the next.
  *
  * Timing: rdinstret, rdcycle, the call, rdcycle, rdinstret (noinline helpers): the cycle
  * window holds the call only. The header carries the smallest differences of the same
@@ -24,10 +25,10 @@
  * Trace (32-bit words):
  *   header  SPEED_MAGIC, backend (0 hw, 1 sw), ngranules, log2gran, heapstart, seed, calls,
  *           warmup, maxrun, warm (SPEED_WARM), overhead cycles, overhead instructions
- *   bus     SPEED_BUS (both images), then SPEED_BUS_ITEMS pairs (min, max cycles over 16 tries, overhead
- *           not subtracted) of raw register accesses on the empty heap: a read of ID, a write
- *           of ALIGN, ALLOC_SIZE write + RESULT read (1 granule), ADDR + FREE_SIZE writes +
- *           RESULT read (its free)
+ *   bus     SPEED_BUS (both images), then SPEED_BUS_ITEMS pairs (min, max cycles over 16
+ *           tries, overhead not subtracted) of raw register accesses on the empty heap: a read
+ *           of ID, a write of ALIGN, ALLOC_SIZE write + RESULT read (1 granule), ADDR +
+ *           FREE_SIZE writes + RESULT read (its free)
  *   occupancy  SPEED_OCC | percent, target granules
  *   call    op word: bit 31 = free, bit 30 = timed, bit 29 = wide, bits 28..0 = bytes;
  *           alloc: the address (0 = NULL); free: the address, the status;
@@ -54,7 +55,7 @@
 #define SPEED_CALLS 200u /* timed calls per occupancy */
 #endif
 #ifndef SPEED_WARMUP
-#define SPEED_WARMUP 8u /* untimed calls before them */
+#define SPEED_WARMUP 8u /* warm-up calls before them (not traced as timed) */
 #endif
 #ifndef SPEED_SEED
 #define SPEED_SEED 1u
@@ -243,14 +244,20 @@ static void trace_timing(int timed)
         trace(dcyc << 16 | dins);
 }
 
+/* Modes of a step: fill (plain call), warm-up (timed path, figures not traced), timed. */
+#define STEP_FILL   0
+#define STEP_WARMUP 1
+#define STEP_TIMED  2
+
 /* One allocation of a random size; 1 when it succeeded. */
-static int step_alloc(GRAN_HANDLE h, int timed)
+static int step_alloc(GRAN_HANDLE h, int mode)
 {
+    int timed = mode == STEP_TIMED;
     uint32_t n = 1u + rnd() % SPEED_MAXRUN;
     uint32_t bytes = ((n - 1u) << l2) + 1u + (rnd() & gmask);
     void *p;
 
-    if (timed) {
+    if (mode != STEP_FILL) {
         warm(h);
         p = timed_alloc(h, bytes);
     } else
@@ -268,15 +275,16 @@ static int step_alloc(GRAN_HANDLE h, int timed)
 }
 
 /* Free a uniformly chosen live block (nlive > 0). */
-static void step_free(GRAN_HANDLE h, int timed)
+static void step_free(GRAN_HANDLE h, int mode)
 {
+    int timed = mode == STEP_TIMED;
     uint32_t k = rnd() % nlive;
     uint32_t n = live_n[k];
     uint32_t bytes = (n << l2) - (rnd() & gmask);
     uintptr_t addr = heapstart + ((uintptr_t)live_idx[k] << l2);
     int st;
 
-    if (timed) {
+    if (mode != STEP_FILL) {
         warm(h);
         st = timed_free(h, (void *)addr, bytes);
     } else
@@ -339,13 +347,13 @@ int main(void)
         trace(SPEED_OCC | pct);
         trace(target);
         while (used < target && nlive < SPEED_MAXLIVE && fails < 16u)
-            fails = step_alloc(h, 0) ? 0u : fails + 1u;
+            fails = step_alloc(h, STEP_FILL) ? 0u : fails + 1u;
         for (i = 0; i < SPEED_WARMUP + SPEED_CALLS; i++) {
-            int timed = i >= SPEED_WARMUP;
+            int mode = i >= SPEED_WARMUP ? STEP_TIMED : STEP_WARMUP;
             if (nlive == 0u || (used < target && nlive < SPEED_MAXLIVE && !failed))
-                failed = !step_alloc(h, timed);
+                failed = !step_alloc(h, mode);
             else {
-                step_free(h, timed);
+                step_free(h, mode);
                 failed = 0;
             }
         }
