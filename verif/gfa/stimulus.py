@@ -13,6 +13,11 @@ from mmaccel.verif.gfa.reference import GfaReference, GfaResult, Request, code
 
 __all__ = ["GfaStimulus", "directed_requests"]
 
+_ALLOC, _FREE, _RESERVE, _INFO, _CLEAR = (
+    code(op) for op in (GfaOp.ALLOC, GfaOp.FREE, GfaOp.RESERVE, GfaOp.INFO, GfaOp.CLEAR)
+)
+_OK = code(GfaStatus.OK)
+
 
 class GfaStimulus:
     """Random requests for the regression, applied to a :class:`GfaReference` as they are made.
@@ -43,6 +48,7 @@ class GfaStimulus:
         self.errors = errors
         self.period = max(2, period)
         self.live: list[tuple[int, int]] = []  # (granule index, count) blocks in use
+        self._where: dict[int, int] = {}  # granule index of a live block -> its place in live
         self.used = 0
         self.steps = 0
 
@@ -72,15 +78,15 @@ class GfaStimulus:
             kind = rng.randrange(12)
             gsize = 1 << ref.log2gran
             if kind == 0:
-                return (code(GfaOp.ALLOC), rng.choice([0, n + 1, n + rng.randint(1, 9999)]), 0, 0)
+                return (_ALLOC, rng.choice([0, n + 1, n + rng.randint(1, 9999)]), 0, 0)
             if kind == 1:
                 bad = rng.choice([3, 6, 0x30, 0xFFFF_FFFF, (1 << 31) + 1])
-                return (code(GfaOp.ALLOC), rng.randint(1, 8), 0, bad)
+                return (_ALLOC, rng.randint(1, 8), 0, bad)
             if kind == 2:
                 align = 1 << rng.randint(0, min(31, ref.log2gran + n.bit_length() + 1))
-                return (code(GfaOp.ALLOC), self._size(), 0, align)
+                return (_ALLOC, self._size(), 0, align)
             if kind in (3, 4):
-                op = rng.choice([code(GfaOp.FREE), code(GfaOp.RESERVE)])
+                op = rng.choice([_FREE, _RESERVE])
                 index = rng.randint(-2, n + 2)
                 addr = (self._addr(0) + index * gsize + rng.choice([0, 0, 0, 1, gsize // 2])) & (
                     0xFFFF_FFFF
@@ -90,28 +96,28 @@ class GfaStimulus:
                 index, count = rng.choice(self.live)
                 # a range overlapping a live block: FREE succeeds only if all in use, RESERVE fails
                 start = max(0, index + rng.randint(-3, count))
-                op = rng.choice([code(GfaOp.FREE), code(GfaOp.RESERVE)])
+                op = rng.choice([_FREE, _RESERVE])
                 return (op, rng.randint(1, count + 3), self._addr(start), 0)
             if kind == 7:
-                return (code(GfaOp.INFO), rng.randint(0, 3), 0, 0)
+                return (_INFO, rng.randint(0, 3), 0, 0)
             if kind == 8 and rng.random() < 0.05:
-                return (code(GfaOp.CLEAR), 0, 0, 0)
+                return (_CLEAR, 0, 0, 0)
             if kind == 9:
                 return (rng.randint(5, 7), rng.randint(0, 9), 0, 0)
             if kind == 10:
                 start = rng.randrange(n)
-                return (code(GfaOp.RESERVE), rng.randint(1, 16), self._addr(start), 0)
+                return (_RESERVE, rng.randint(1, 16), self._addr(start), 0)
             align = 1 << rng.randint(0, min(31, ref.log2gran + 6))
-            return (code(GfaOp.ALLOC), rng.randint(1, 40), 0, align)
+            return (_ALLOC, rng.randint(1, 40), 0, align)
         want_alloc = self.used < self.target() * n or not self.live
         if want_alloc:
-            return (code(GfaOp.ALLOC), self._size(), 0, 0)
+            return (_ALLOC, self._size(), 0, 0)
         i = rng.randrange(len(self.live))
         index, count = self.live[i]
         if count > 1 and rng.random() < 0.1:
             part = rng.randint(1, count - 1)
-            return (code(GfaOp.FREE), part, self._addr(index + (count - part)), 0)
-        return (code(GfaOp.FREE), count, self._addr(index), 0)
+            return (_FREE, part, self._addr(index + (count - part)), 0)
+        return (_FREE, count, self._addr(index), 0)
 
     def step(self) -> tuple[Request, GfaResult]:
         """Make one request, apply it to the model, and return it with the expected response."""
@@ -119,21 +125,34 @@ class GfaStimulus:
         op, count, addr, _ = req
         result = self.ref.apply(*req)
         self.steps += 1
-        if result.status == code(GfaStatus.OK):
+        if result.status == _OK:
             gshift = self.ref.log2gran
-            if op == code(GfaOp.ALLOC):
-                self.live.append(((result.addr - self.ref.base) >> gshift, count))
-            elif op == code(GfaOp.RESERVE):
-                self.live.append(((addr - self.ref.base) >> gshift, count))
-            elif op == code(GfaOp.FREE):
+            if op == _ALLOC:
+                self._add(((result.addr - self.ref.base) >> gshift, count))
+            elif op == _RESERVE:
+                self._add(((addr - self.ref.base) >> gshift, count))
+            elif op == _FREE:
                 self._forget((addr - self.ref.base) >> gshift, count)
-            elif op == code(GfaOp.CLEAR):
+            elif op == _CLEAR:
                 self.live.clear()
+                self._where.clear()
             self.used = self.ref.granules - result.free_count
         return req, result
 
+    def _add(self, block: tuple[int, int]) -> None:
+        self._where[block[0]] = len(self.live)
+        self.live.append(block)
+
     def _forget(self, index: int, count: int) -> None:
         """Drop granules ``index .. index+count-1`` (all in use) from the live blocks."""
+        at = self._where.get(index)
+        if at is not None and self.live[at][1] == count:  # a whole block: O(1)
+            last = self.live.pop()
+            del self._where[index]
+            if at < len(self.live):
+                self.live[at] = last
+                self._where[last[0]] = at
+            return
         end = index + count
         kept: list[tuple[int, int]] = []
         for start, n in self.live:
@@ -146,6 +165,7 @@ class GfaStimulus:
             if stop > end:
                 kept.append((end, stop - end))
         self.live = kept
+        self._where = {start: i for i, (start, _) in enumerate(kept)}
 
 
 def directed_requests(
