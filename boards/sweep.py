@@ -4,7 +4,8 @@ Every point is a real build (:func:`~mmaccel.boards.build.build_board`); a point
 fit or fails is recorded with its error rather than stopping the sweep. The results go to
 ``<out>/boards-sweep.json`` (all figures), ``<out>/boards-sweep.md`` (the Markdown table that
 docs/boards.md includes) and ``<out>/boards-sweep.png`` (Fmax and logic cells against the
-number of granules, one line per board and TLB size; needs matplotlib).
+number of granules, one column of panels per FPGA family, the targets drawn; needs matplotlib;
+``mmaccel plot sweep`` redraws it from the JSON).
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from mmaccel.sw.errors import InvalidArgument, MemoryManagerError
 
 from .targets import BoardTarget
 
-__all__ = ["DEFAULT_CLOCK_MHZ", "markdown_table", "plot_sweep", "run_sweep"]
+__all__ = [
+    "DEFAULT_CLOCK_MHZ",
+    "SWEEP_DPI",
+    "SWEEP_FIGSIZE",
+    "markdown_table",
+    "plot_sweep",
+    "read_sweep",
+    "run_sweep",
+]
 
 #: The Fmax targets of the project, used as the nextpnr constraint in a sweep.
 DEFAULT_CLOCK_MHZ = {"ice40": 40.0, "ecp5": 100.0}
@@ -142,8 +151,57 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def plot_sweep(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    """Fmax and logic cells against granules, one line per (board, TLB entries).
+#: Size (inches) and resolution of the sweep plot; a PNG is exactly their product in pixels.
+SWEEP_FIGSIZE = (11.0, 7.5)
+SWEEP_DPI = 100
+
+#: The logic-cell resource each family's LUT count is (the units of the bottom row).
+CELL_RESOURCE = {"ice40": "ICESTORM_LC", "ecp5": "TRELLIS_COMB"}
+
+
+def read_sweep(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``boards-sweep.json`` (as :func:`run_sweep` writes it), checked.
+
+    Raises
+    ------
+    InvalidArgument
+        The file cannot be read, is not JSON, or is not a list of sweep points.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidArgument(f"cannot read {path}: {error}") from None
+    try:
+        rows = json.loads(text)
+    except ValueError as error:
+        raise InvalidArgument(f"{path} is not JSON ({error})") from None
+    if not isinstance(rows, list) or not all(
+        isinstance(r, dict) and {"board", "granules", "tlb_entries"} <= r.keys() for r in rows
+    ):
+        raise InvalidArgument(
+            f"{path}: expected a list of sweep points (board, granules, tlb_entries), as "
+            "mmaccel sweep writes boards-sweep.json"
+        )
+    return rows
+
+
+def _family(board: str) -> str:
+    from .targets import BOARDS
+
+    target = BOARDS.get(board)
+    return target.family if target is not None else board
+
+
+def plot_sweep(rows: Sequence[dict[str, Any]], path: Path, *, fmt: str = "png") -> None:
+    """Fmax (top) and logic cells (bottom) against granules, one column per FPGA family.
+
+    Logic cells of different families are different units (an iCE40 LC is a LUT4 and a
+    flip-flop; ECP5's TRELLIS_COMB a LUT4 slice half), so each family has its own panels. One
+    line per (board, TLB entries); builds without the allocator (the MMU alone) sit at the
+    left, at "none". The family's Fmax target (:data:`DEFAULT_CLOCK_MHZ`: 40 MHz iCE40, 100
+    MHz ECP5) is a dashed line; a point below it is circled in red, a build that failed
+    (does not fit, place and route) is an x at 0 MHz. The device's logic cells, when the rows
+    have them, are in the bottom titles (and a dotted line when the points come near it).
 
     Raises
     ------
@@ -159,37 +217,108 @@ def plot_sweep(rows: Sequence[dict[str, Any]], path: Path) -> None:
         raise MemoryManagerError(
             "the sweep plot needs matplotlib: pip install matplotlib (or run with --no-plot)"
         ) from None
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
-    ok = [r for r in rows if "error" not in r]
-    # Top row: against granules, one line per (board, TLB entries); bottom row: against TLB
-    # entries, one line per (board, granules).
-    for row_axes, x_key, group_key, x_label in (
-        (axes[0], "granules", "tlb_entries", "granules"),
-        (axes[1], "tlb_entries", "granules", "TLB entries"),
-    ):
+    import math
+
+    families = sorted({_family(str(r["board"])) for r in rows}) or ["ice40"]
+    fig, axes = plt.subplots(
+        2, len(families), figsize=SWEEP_FIGSIZE, dpi=SWEEP_DPI, squeeze=False, sharex="col"
+    )
+    for col, family in enumerate(families):
+        ax_f, ax_l = axes[0][col], axes[1][col]
+        mine = [r for r in rows if _family(str(r["board"])) == family]
+        sizes = sorted({int(r["granules"]) for r in mine if r["granules"]})
+        low = math.log2(sizes[0]) if sizes else 10.0
+
+        def x_of(g: int, low: float = low) -> float:
+            return math.log2(g) if g else low - 2
+
+        target = DEFAULT_CLOCK_MHZ.get(family)
         series: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        for r in ok:
-            if r[x_key]:
-                series.setdefault((r["board"], r[group_key]), []).append(r)
-        for (board, group), points in sorted(series.items()):
-            points.sort(key=lambda r: r[x_key])
-            xs = [r[x_key] for r in points]
-            if group_key == "tlb_entries":
-                label = f"{board}, TLB {group}" if group else f"{board}, no MMU"
-            else:
-                label = f"{board}, {group} granules" if group else f"{board}, no allocator"
-            row_axes[0].plot(xs, [r["fmax_mhz"] for r in points], marker="o", label=label)
-            row_axes[1].plot(xs, [r["luts"] for r in points], marker="o", label=label)
-        for ax, title in (
-            (row_axes[0], "Fmax (MHz, nextpnr)"),
-            (row_axes[1], "logic cells (iCE40 LC / ECP5 TRELLIS_COMB)"),
-        ):
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel(x_label)
-            ax.set_title(title)
+        for r in mine:
+            series.setdefault((str(r["board"]), int(r["tlb_entries"])), []).append(r)
+        missed = failed = False
+        for (board, tlb), points in sorted(series.items()):
+            points.sort(key=lambda r: int(r["granules"]))
+            ok = [r for r in points if "error" not in r and r.get("fmax_mhz") is not None]
+            label = f"{board}, TLB {tlb}" if tlb else f"{board}, no MMU"
+            xs = [x_of(int(r["granules"])) for r in ok]
+            (line,) = ax_f.plot(xs, [r["fmax_mhz"] for r in ok], marker="o", label=label)
+            ax_l.plot(xs, [r["luts"] for r in ok], marker="o", color=line.get_color())
+            for r in ok:
+                if target is not None and float(r["fmax_mhz"]) < target:
+                    ax_f.plot(
+                        x_of(int(r["granules"])),
+                        r["fmax_mhz"],
+                        "o",
+                        markersize=14,
+                        markerfacecolor="none",
+                        markeredgecolor="tab:red",
+                        markeredgewidth=2,
+                        label=None if missed else "misses the target",
+                    )
+                    missed = True
+            for r in points:
+                if "error" in r:
+                    ax_f.plot(
+                        x_of(int(r["granules"])),
+                        0,
+                        "x",
+                        markersize=10,
+                        markeredgewidth=2,
+                        color=line.get_color(),
+                        label=None if failed else "build failed (x at 0)",
+                        clip_on=False,
+                    )
+                    failed = True
+        if target is not None:
+            ax_f.axhline(
+                target,
+                color="tab:red",
+                linestyle="--",
+                linewidth=1.2,
+                label=f"target {target:g} MHz",
+            )
+        capacities = sorted(
+            {
+                int(r["utilization"][CELL_RESOURCE[family]]["available"])
+                for r in mine
+                if CELL_RESOURCE.get(family) in r.get("utilization", {})
+            }
+        )
+        most = max([int(r["luts"]) for r in mine if "error" not in r and r.get("luts")] or [0])
+        for cap in capacities:
+            if most < cap / 4:  # a line far above the points would flatten them
+                continue
+            ax_l.axhline(cap, color="grey", linestyle=":", linewidth=1.2)
+            ax_l.annotate(
+                f"device: {cap} cells",
+                (0.01, cap),
+                xycoords=("axes fraction", "data"),
+                fontsize=7,
+                va="top",
+                color="grey",
+            )
+        ticks = ([x_of(0)] if any(not r["granules"] for r in mine) else []) + [
+            x_of(g) for g in sizes
+        ]
+        names = (["none"] if any(not r["granules"] for r in mine) else []) + [str(g) for g in sizes]
+        ax_l.set_xticks(ticks, names)
+        ax_l.set_xlabel("granules (log scale; none = the MMU alone)")
+        ax_f.set_ylim(bottom=0)
+        ax_l.set_ylim(bottom=0)
+        unit = CELL_RESOURCE.get(family, "cells")
+        ax_f.set_title(f"{family}: Fmax (MHz, nextpnr)", fontsize=10)
+        of = f", device {'/'.join(str(c) for c in capacities)}" if capacities else ""
+        ax_l.set_title(f"{family}: logic cells ({unit}{of})", fontsize=10)
+        ax_f.set_ylabel("Fmax (MHz)")
+        ax_l.set_ylabel(unit)
+        for ax in (ax_f, ax_l):
             ax.grid(True, alpha=0.3)
-            if ax.lines:
-                ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        ax_f.legend(fontsize=7, loc="lower left")
+    fig.suptitle("mmaccel sweep: size and Fmax per FPGA family", fontsize=11)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.91, hspace=0.25, wspace=0.2)
+    metadata = {"Date": None} if fmt == "svg" else None
+    try:
+        fig.savefig(path, format=fmt, dpi=SWEEP_DPI, metadata=metadata)
+    finally:
+        plt.close(fig)

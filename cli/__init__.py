@@ -3,10 +3,10 @@
 One module per command declares its leaves as data (``COMMANDS``, a list of
 :class:`~mmaccel.cli.command.Command`): :mod:`.model`, :mod:`.bench`, :mod:`.sim`,
 :mod:`.verilog`, :mod:`.boards`, :mod:`.build`, :mod:`.sweep`, :mod:`.fmax`, :mod:`.hw`,
-:mod:`.regmap` and :mod:`.formal`. :data:`COMMANDS` joins them in the order ``mmaccel --help``
-lists them; a leaf of two words is a target of a group (``mmaccel sim gfa``). Run functions
-import what they need when they run, so the parser builds without Amaranth, cocotb or the
-board tools.
+:mod:`.regmap`, :mod:`.formal` and :mod:`.plot`. :data:`COMMANDS` joins them in the order
+``mmaccel --help`` lists them; a leaf of two words is a target of a group (``mmaccel sim
+gfa``). Run functions import what they need when they run, so the parser builds without
+Amaranth, cocotb or the board tools.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import bench, boards, build, fmax, formal, hw, model, regmap, sim, sweep, verilog
+from . import bench, boards, build, fmax, formal, hw, model, plot, regmap, sim, sweep, verilog
 from .command import Command, guard
 
 __all__ = ["COMMANDS", "GROUPS", "RUN_ALL_GROUPS", "Command", "build_parser", "main"]
@@ -35,6 +35,7 @@ COMMANDS: list[Command] = [
     *hw.COMMANDS,
     *regmap.COMMANDS,
     *formal.COMMANDS,
+    *plot.COMMANDS,
 ]
 
 #: Help for the command groups.
@@ -45,6 +46,7 @@ GROUPS: dict[str, str] = {
     "verilog": "write standalone Verilog for use in other SoCs",
     "sim": "cocotb regressions of the gateware against the model",
     "hw": "talk to a board running the accelerator",
+    "plot": "pictures: allocation maps, fragmentation, latency, the size/Fmax sweep (PNG/SVG)",
 }
 
 #: Groups that, given no target, run every one of their targets with default arguments.

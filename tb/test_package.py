@@ -61,7 +61,7 @@ def test_command_order() -> None:
     groups = list(dict.fromkeys(c.words[0] for c in COMMANDS))
     assert groups == [
         "model", "bench", "sim", "verilog", "boards", "build", "sweep", "fmax", "hw", "regmap",
-        "formal",
+        "formal", "plot",
     ]  # fmt: skip
     assert [c.words[1] for c in COMMANDS if c.words[0] == "sim"] == ["mmu", "gfa", "soc"]
 
