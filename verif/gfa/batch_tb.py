@@ -117,6 +117,7 @@ class BatchBench:
         self.mismatch_count = 0
         self.latency: dict[str, list[int]] = {"alloc": [], "free": [], "alloc32": [], "free32": []}
         self.other_latency: list[int] = []
+        self.all_latency: list[int] = []
         self.by_occupancy: dict[int, list[int]] = {}
         self.occ_seen = [1.0, 0.0]
         self.issue: list[int] = []
@@ -167,6 +168,7 @@ class BatchBench:
 
     def record(self, req: Request, cycles: int, occupancy: float) -> None:
         op, count, _, align = req
+        self.all_latency.append(cycles)
         if op in (_ALLOC, _FREE) and count <= 32 and align == 0:
             self.by_occupancy.setdefault(min(9, int(occupancy * 10)), []).append(cycles)
         if op == _ALLOC and align == 0:
@@ -257,6 +259,7 @@ class BatchBench:
             "alloc_upto32_cycles": _stats(self.latency["alloc32"]),
             "free_upto32_cycles": _stats(self.latency["free32"]),
             "other_cycles": _stats(self.other_latency),
+            "latency_cycles": _stats(self.all_latency),
             "occupancy_min": round(self.occ_seen[0], 3),
             "occupancy_max": round(self.occ_seen[1], 3),
             "alloc_free_upto32_max_by_occupancy": {

@@ -51,8 +51,9 @@ class FreeRuns:
     a few big-integer operations per change instead of ``longest_free_run``'s O(log^2 n).
 
     It follows the free map (``bit k`` set when granule ``k`` is free), whatever changed it:
-    :meth:`update` finds the changed bits; a change of one contiguous range (what ALLOC, FREE
-    and RESERVE make) updates only the runs around it, anything else recounts every run.
+    :meth:`update` finds the changed bits; one contiguous range that became all free or all used
+    (what ALLOC, FREE and RESERVE make) updates only the runs around it, any other change
+    recounts every run.
 
     Parameters
     ----------
@@ -104,10 +105,11 @@ class FreeRuns:
             return
         lo = (diff & -diff).bit_length() - 1
         hi = diff.bit_length()
-        if diff != ((1 << (hi - lo)) - 1) << lo:
-            self._recount(free)
+        now_free = free & diff
+        if diff != ((1 << (hi - lo)) - 1) << lo or (now_free and now_free != diff):
+            self._recount(free)  # not one range that became all free or all used
             return
-        if free & diff:  # the range became free: it joins the runs on either side
+        if now_free:  # the range became free: it joins the runs on either side
             s = self._start(old, lo)
             e = self._end(old, hi)
             self._remove(lo - s)
