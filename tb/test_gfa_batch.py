@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,8 +24,10 @@ from mmaccel.verif.gfa.run import run_batch, run_scoreboard
 from mmaccel.verif.gfa.stimulus import GfaStimulus
 from mmaccel.verif.runner import CocotbFailure
 
-#: The CI configuration (4096 granules of 4 KiB at 0x8000_0000, as tb/test_gfa_cocotb.py).
-CI = {"granules": 4096, "log2gran": 12, "base": 0x8000_0000, "fanout": 4}
+
+def _ci(**fields: Any) -> GfaSimConfig:
+    """The CI configuration (4096 granules of 4 KiB at 0x8000_0000, as tb/test_gfa_cocotb.py)."""
+    return GfaSimConfig(granules=4096, log2gran=12, base=0x8000_0000, fanout=4, **fields)
 
 
 @pytest.mark.parametrize("granules", [1, 33, 1000, 4096])
@@ -66,7 +69,7 @@ def test_mode_is_checked() -> None:
 def test_batch_regression() -> None:
     """20,000 requests with errors and back-pressure: no mismatch, ten map checks, ALLOC of up
     to 32 granules in the documented 7 L + 12 = 40 cycles at 4096 granules (L = 4)."""
-    summary = run_batch(GfaSimConfig(**CI, ops=20_000, check_every=2000, seed=3))
+    summary = run_batch(_ci(ops=20_000, check_every=2000, seed=3))
     assert summary["ops"] == 20_000
     assert summary["mismatches"] == 0 and summary["first_mismatch"] == ""
     assert summary["map_checks"] == 10
@@ -76,7 +79,7 @@ def test_batch_regression() -> None:
 
 def test_batch_agrees_with_scoreboard() -> None:
     """Same seed, same requests: both modes measure the same latencies of every kind."""
-    config = GfaSimConfig(**CI, ops=3000, check_every=1000, seed=11)
+    config = _ci(ops=3000, check_every=1000, seed=11)
     batch = run_batch(config)
     board = run_scoreboard(config)
     for key in ("ops", "mismatches", "map_checks", "alloc_cycles", "free_cycles"):
@@ -88,9 +91,7 @@ def test_batch_agrees_with_scoreboard() -> None:
 def test_bench_mode_adds_no_cycle() -> None:
     """Without back-pressure the next request goes in as the response is taken: the issue
     interval is the latency plus one (the allocator's own throughput)."""
-    config = GfaSimConfig(
-        **CI, ops=4000, check_every=4000, errors=False, backpressure=False, fail_fast=False
-    )
+    config = _ci(ops=4000, check_every=4000, errors=False, backpressure=False, fail_fast=False)
     summary = run_batch(config)
     assert summary["mismatches"] == 0
     latency = summary["latency_cycles"]["mean"]
