@@ -1,7 +1,8 @@
 """``mmaccel plot``: pictures of the allocator (:mod:`mmaccel.plots`; needs matplotlib).
 
 - ``mmaccel plot map [TRACE]``: the allocation map after a granule trace or a seeded churn
-  (``--frames N``: a strip of N snapshots, or an animated GIF);
+  (``--frames N``: a strip of N snapshots, or an animated GIF; ``--hardware``: the gateware's
+  map in simulation, read through its debug port, against the model's);
 - ``mmaccel plot frag [TRACE]``: fragmentation over the operations of a trace or churn;
 - ``mmaccel plot latency JSON``: cycles per operation and against occupancy from
   ``mmaccel bench gfa --json``;
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from mmaccel.sw.errors import MemoryManagerError
 
-from .command import Command, UsageError, output_path
+from .command import Command, CommandFailed, UsageError, output_path
 from .params import non_negative_int
 
 if TYPE_CHECKING:
@@ -138,6 +139,19 @@ def configure_map(parser: argparse.ArgumentParser) -> None:
         help="snapshots spread over the operations: a strip of maps, or an animated GIF "
         "when the output is .gif (default 1: the map at the end)",
     )
+    parser.add_argument(
+        "--hardware",
+        action="store_true",
+        help="run the same operations on the allocator's gateware in simulation (Verilator "
+        "through cocotb; the first build takes about 20 s), read its map through the debug "
+        "port at every frame and draw it: granules where it differs from the model are red",
+    )
+    parser.add_argument(
+        "--fanout",
+        type=_positive_int,
+        default=4,
+        help="--hardware: the summary tree's fan-out (default %(default)s)",
+    )
     _add_output(parser, "map", ("png", "svg", "gif"))
     parser.set_defaults(func=_run_map)
 
@@ -147,14 +161,36 @@ def _run_map(args: argparse.Namespace) -> int:
 
     out, fmt = _output(args)
     history = _granule_history(args, args.frames)
+    hardware = None
+    if args.hardware:
+        from mmaccel.plots.hwmap import hardware_tables
+
+        try:
+            hardware = hardware_tables(history, fanout=args.fanout)
+        except MemoryManagerError as error:
+            raise CommandFailed(str(error)) from None
+        differ = sum(
+            ((hardware[s.step] ^ s.free_map) & ((1 << history.ngranules) - 1)).bit_count()
+            for s in history.snapshots
+        )
+        print(
+            f"hardware map read at {len(hardware)} steps: "
+            + (f"{differ} granules differ from the model" if differ else "same as the model"),
+            flush=True,
+        )
     if fmt == "gif":
-        draw_animation(history, out)
-        return _done(out, f"{len(history.snapshots)} frames over {history.steps} operations")
-    if args.frames > 1:
-        draw_frames(history, out, fmt)
-        return _done(out, f"{len(history.snapshots)} maps over {history.steps} operations")
-    draw_map(history, out, fmt)
-    return _done(out, f"{history.ngranules} granules after {history.steps} operations")
+        draw_animation(history, out, hardware=hardware)
+        what = f"{len(history.snapshots)} frames over {history.steps} operations"
+    elif args.frames > 1:
+        draw_frames(history, out, fmt, hardware=hardware)
+        what = f"{len(history.snapshots)} maps over {history.steps} operations"
+    else:
+        draw_map(history, out, fmt, hardware=hardware)
+        what = f"{history.ngranules} granules after {history.steps} operations"
+    _done(out, what)
+    if hardware is not None and differ:
+        raise CommandFailed(f"the hardware's map differs from the model's ({differ} granules)")
+    return 0
 
 
 # -- mmaccel plot frag ------------------------------------------------------------------------
@@ -255,8 +291,9 @@ COMMANDS = [
         "replays TRACE (a gran_* golden trace, as mmaccel model replay does) or, without "
         "one, a seeded random churn (allocations of 1..32 granules, some larger, and frees "
         "of random live blocks around --occupancy). --frames N draws N snapshots spread over "
-        "the operations side by side, or as an animated GIF when the output ends in .gif."
-        + _COMMON,
+        "the operations side by side, or as an animated GIF when the output ends in .gif. "
+        "--hardware runs the same operations on the gateware in simulation and draws its map, "
+        "read through the debug port (exit status 1 if it differs from the model's)." + _COMMON,
     ),
     Command(
         ("plot", "frag"),

@@ -12,7 +12,7 @@ matplotlib).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,16 +120,17 @@ def draw_map(
     path: str | Path,
     fmt: str,
     *,
-    hardware_free: int | None = None,
-    source: str = "model",
+    hardware: Mapping[int, int] | None = None,
 ) -> Path:
-    """The map of the last snapshot of ``history`` (``hardware_free``: the hardware's free map
-    at that step, compared cell by cell)."""
+    """The map of the last snapshot of ``history`` (``hardware``: the hardware's free map by
+    step, compared cell by cell)."""
     if not history.snapshots:
         raise InvalidArgument(f"{history.name}: no snapshot to draw")
     plt = pyplot()
     fig, ax = plt.subplots(figsize=MAP_FIGSIZE, dpi=DPI)
-    _draw(ax, history, history.snapshots[-1], hardware_free)
+    last = history.snapshots[-1]
+    _draw(ax, history, last, None if hardware is None else hardware[last.step])
+    source = "model" if hardware is None else "hardware in simulation, against the model"
     fig.suptitle(
         f"allocation map ({source}): {history.name}, {history.ngranules} granules of "
         f"{1 << history.log2gran} bytes"
@@ -138,7 +139,9 @@ def draw_map(
     return save(fig, path, fmt)
 
 
-def draw_frames(history: GranHistory, path: str | Path, fmt: str, *, source: str = "model") -> Path:
+def draw_frames(
+    history: GranHistory, path: str | Path, fmt: str, *, hardware: Mapping[int, int] | None = None
+) -> Path:
     """The snapshots of ``history`` side by side, :data:`FRAMES_PER_ROW` to a row."""
     snaps: Sequence[Snapshot] = history.snapshots
     if not snaps:
@@ -154,16 +157,19 @@ def draw_frames(history: GranHistory, path: str | Path, fmt: str, *, source: str
             ax.axis("off")
             continue
         snap = snaps[k]
-        rgb, _ = map_rgb(history.ngranules, snap)
+        hw = None if hardware is None else hardware[snap.step]
+        rgb, bad = map_rgb(history.ngranules, snap, hardware_free=hw)
         ax.imshow(rgb, interpolation="nearest", aspect="auto")
         ax.set_xticks([])
         ax.set_yticks([])
         used = history.ngranules - snap.free_map.bit_count()
         ax.set_title(
             f"op {snap.step}: {100 * used / history.ngranules:.0f}% used, "
-            f"{free_runs(snap.free_map)} free runs",
+            f"{free_runs(snap.free_map)} free runs"
+            + ("" if hw is None else f", hardware {'differs: ' + str(bad) if bad else 'same'}"),
             fontsize=8,
         )
+    source = "model" if hardware is None else "hardware against the model"
     fig.suptitle(
         f"allocation map ({source}) over {history.steps} operations: {history.name}", fontsize=10
     )
@@ -178,7 +184,13 @@ def draw_frames(history: GranHistory, path: str | Path, fmt: str, *, source: str
     return save(fig, path, fmt)
 
 
-def draw_animation(history: GranHistory, path: str | Path, *, fps: int = 2) -> Path:
+def draw_animation(
+    history: GranHistory,
+    path: str | Path,
+    *,
+    fps: int = 2,
+    hardware: Mapping[int, int] | None = None,
+) -> Path:
     """The snapshots of ``history`` as an animated GIF (one frame per snapshot).
 
     Raises
@@ -193,7 +205,8 @@ def draw_animation(history: GranHistory, path: str | Path, *, fps: int = 2) -> P
     from matplotlib.animation import PillowWriter
 
     fig, ax = plt.subplots(figsize=MAP_FIGSIZE, dpi=DPI)
-    fig.suptitle(f"allocation map (model): {history.name}, {history.ngranules} granules")
+    source = "model" if hardware is None else "hardware in simulation, against the model"
+    fig.suptitle(f"allocation map ({source}): {history.name}, {history.ngranules} granules")
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.88)
     out = Path(path)
     writer = PillowWriter(fps=fps)
@@ -201,7 +214,7 @@ def draw_animation(history: GranHistory, path: str | Path, *, fps: int = 2) -> P
         with writer.saving(fig, str(out), DPI):
             for snap in history.snapshots:
                 ax.clear()
-                _draw(ax, history, snap, None)
+                _draw(ax, history, snap, None if hardware is None else hardware[snap.step])
                 writer.grab_frame()
     finally:
         plt.close(fig)

@@ -303,3 +303,22 @@ def test_heap_history_is_the_traces_mallinfo() -> None:
             compared += 1
     assert len(history.info) == ops + 1
     assert compared > 700
+
+
+def test_hardware_map_is_the_models(tmp_path: Path) -> None:
+    """The gateware replays a churn and its table, read through the debug port at each frame,
+    is the model's; the strip draws it. (1000 granules of 64 bytes at 0x40: the core that
+    tb/test_gfa_cocotb.py builds, so the Verilator build is shared.)"""
+    from mmaccel.plots.allocmap import draw_frames
+    from mmaccel.plots.hwmap import hardware_tables, table_to_free_map
+
+    assert table_to_free_map([0b101, 0xFFFF_FFFF], 40) == ((1 << 40) - 1) & ~(0xFF << 32 | 0b101)
+    history = churn(1000, 600, 5, log2gran=6, frames=3)
+    hardware = hardware_tables(history, base=0x40)
+    assert sorted(hardware) == [s.step for s in history.snapshots] == [200, 400, 600]
+    for snap in history.snapshots:
+        assert hardware[snap.step] == snap.free_map, snap.step
+        assert snap.free_map != (1 << 1000) - 1  # something is allocated
+    out = tmp_path / "hw.png"
+    draw_frames(history, out, "png", hardware=hardware)
+    assert png_size(out) == pixels(frames_figsize(3))
