@@ -66,7 +66,10 @@ def hardware_tables(history: GranHistory, *, fanout: int = 4, base: int = 0) -> 
         "fanout": fanout,
     }
     config = GfaSimConfig(
-        **params,
+        granules=history.ngranules,
+        log2gran=history.log2gran,
+        base=base,
+        fanout=fanout,
         ops=max(1, history.steps),
         errors=False,
         backpressure=False,
