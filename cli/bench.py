@@ -162,9 +162,17 @@ def _soc_table(figures: dict[str, Any]) -> None:
     )
     for size, entry in figures["sizes"].items():
         print(
-            f"\n{size} granules, {entry['calls_per_occupancy']} timed calls per occupancy, "
-            f"mismatches {entry['mismatches']}"
+            f"\n{size} granules, {entry['calls_per_occupancy']} timed calls per occupancy; "
+            + ", ".join(
+                f"{key.replace('_', ' ')} {value}"
+                for key, value in entry["mismatches"].items()
+                if isinstance(value, int)
+            )
+            + " mismatches"
         )
+        for key, value in entry["mismatches"].items():
+            if isinstance(value, str):
+                print(f"  {key.replace('_', ' ')}: {value}")
         head = (
             f"{'occ':>4} | {'hw alloc':>14} {'sw alloc':>18} {'x':>6} {'sw instr':>8} | "
             f"{'hw free':>14} {'sw free':>16} {'x':>5}"
