@@ -56,8 +56,9 @@ def test_free_runs_any_change() -> None:
         model._free = free
         runs.update(free)
         assert runs.longest() == model.longest_free_run()
+        assert runs.nfree == model.nfree
     runs.update(0)
-    assert runs.longest() == 0
+    assert (runs.longest(), runs.nfree) == (0, 0)
 
 
 def test_mode_is_checked() -> None:

@@ -47,8 +47,9 @@ _ALLOC, _FREE, _RESERVE, _INFO, _CLEAR = (
 
 
 class FreeRuns:
-    """The lengths of the free runs of a free map, kept up to date cheaply: the longest one in
-    a few big-integer operations per change instead of ``longest_free_run``'s O(log^2 n).
+    """The lengths of the free runs of a free map and its free count, kept up to date cheaply:
+    the longest run in a few big-integer operations per change instead of
+    ``longest_free_run``'s O(log^2 n) scans.
 
     It follows the free map (``bit k`` set when granule ``k`` is free), whatever changed it:
     :meth:`update` finds the changed bits; one contiguous range that became all free or all used
@@ -63,6 +64,7 @@ class FreeRuns:
 
     def __init__(self, free: int) -> None:
         self.free = free
+        self.nfree = 0  # free granules (bits set in ``free``)
         self.counts: dict[int, int] = {}
         self.heap: list[int] = []  # negated lengths; stale entries dropped when they surface
         self._recount(free)
@@ -84,18 +86,7 @@ class FreeRuns:
         for run in re.findall("1+", f"{free:b}"):
             self._add(len(run))
         self.free = free
-
-    @staticmethod
-    def _end(free: int, p: int) -> int:
-        """The first granule at or after ``p`` that is not free."""
-        x = free >> p
-        return p + (~x & (x + 1)).bit_length() - 1
-
-    @staticmethod
-    def _start(free: int, p: int) -> int:
-        """The first granule of the free run that ends just below ``p`` (``p`` if none)."""
-        used = ~free & ((1 << p) - 1)
-        return used.bit_length()
+        self.nfree = free.bit_count()
 
     def update(self, free: int) -> None:
         """Follow the free map to ``free``."""
@@ -105,22 +96,31 @@ class FreeRuns:
             return
         lo = (diff & -diff).bit_length() - 1
         hi = diff.bit_length()
-        now_free = free & diff
-        if diff != ((1 << (hi - lo)) - 1) << lo or (now_free and now_free != diff):
-            self._recount(free)  # not one range that became all free or all used
+        width = hi - lo
+        span = (1 << width) - 1
+        if diff >> lo != span:
+            self._recount(free)  # not one contiguous range
             return
-        if now_free:  # the range became free: it joins the runs on either side
-            s = self._start(old, lo)
-            e = self._end(old, hi)
+        part = (free >> lo) & span
+        if part != span and part != 0:
+            self._recount(free)  # a range that did not become all free or all used
+            return
+        low = (1 << lo) - 1
+        s = ((old & low) ^ low).bit_length()  # the free run of ``old`` ending below lo
+        if part:  # the range became free: it joins the free runs on either side
+            above = old >> hi
+            e = hi + (above ^ (above + 1)).bit_length() - 1
             self._remove(lo - s)
             self._remove(e - hi)
             self._add(e - s)
+            self.nfree += width
         else:  # the range was inside one free run, now split around it
-            s = self._start(old, lo)
-            e = self._end(old, lo)
+            above = old >> lo
+            e = lo + (above ^ (above + 1)).bit_length() - 1
             self._remove(e - s)
             self._add(lo - s)
             self._add(e - hi)
+            self.nfree -= width
         self.free = free
 
     def longest(self) -> int:
@@ -153,7 +153,7 @@ class GfaReference:
         runs = self.runs
         if free != runs.free:
             runs.update(free)
-        return GfaResult(status, addr, free.bit_count(), runs.longest())
+        return GfaResult(status, addr, runs.nfree, runs.longest())
 
     def apply(self, op: int, count: int = 0, addr: int = 0, align: int = 0) -> GfaResult:
         """Perform one request on the model and return the response the hardware must give."""
