@@ -322,3 +322,23 @@ def test_hardware_map_is_the_models(tmp_path: Path) -> None:
     out = tmp_path / "hw.png"
     draw_frames(history, out, "png", hardware=hardware)
     assert png_size(out) == pixels(frames_figsize(3))
+
+
+def test_diagrams_are_the_committed_ones(tmp_path: Path) -> None:
+    """docs/*-diagram.svg are what plots.diagrams writes (regenerate with
+    ``python -m mmaccel.plots.diagrams docs``), valid SVG, and the walk drawn ends at the
+    model's first fit."""
+    from mmaccel.plots.diagrams import tree_example, write_diagrams
+
+    docs = Path(__file__).parent.parent / "docs"
+    for path in write_diagrams(tmp_path):
+        assert_svg(path)
+        assert path.read_text() == (docs / path.name).read_text(), f"{path.name} is stale"
+    ex = tree_example()
+    assert ex.gran.find_granules(ex.count) == ex.found
+    assert all(ex.gran.is_free(k) for k in range(ex.found, ex.found + ex.count))
+    leaf = ex.path[-1]
+    assert leaf.start <= ex.found and ex.found + ex.count <= leaf.start + leaf.length
+    assert [n.level for n in ex.path] == list(range(len(ex.levels) - 1, -1, -1))
+    root = ex.levels[-1][0]
+    assert root.max == ex.gran.longest_free_run()
