@@ -383,14 +383,14 @@ def gfa_diagram() -> str:
     for level in range(len(levels) - 1, -1, -1):
         for nd in levels[level]:
             cx, y = centres[(level, nd.index)], ys[level]
-            w = leaf_w if level == 0 else 120
+            width = leaf_w if level == 0 else 120.0
             root = level == len(levels) - 1
             fill = "#fee2e2" if root else BANK_FILL[nd.index % 4]
             hot = (level, nd.index) in on_path
             svg.box(
-                cx - w / 2,
+                cx - width / 2,
                 y,
-                w,
+                width,
                 40,
                 fill=fill,
                 stroke=WALK if hot else "#555",
