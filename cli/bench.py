@@ -151,13 +151,19 @@ def configure_bench_soc(parser: argparse.ArgumentParser) -> None:
         help="do not read the driver's handle before each timed call (the harness's "
         "bookkeeping may have evicted it from the data cache)",
     )
+    parser.add_argument(
+        "--registered-bus",
+        action="store_true",
+        help="the bitstreams' registered data-bus decoder (two cycles more per bus access)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=_run_bench_soc)
 
 
 def _soc_table(figures: dict[str, Any]) -> None:
     print(
-        f"CPU cycles per call on the SoC ({figures['variant']} VexRiscv), mean/p99/max; "
+        f"CPU cycles per call on the SoC ({figures['variant']} VexRiscv"
+        f"{', registered bus' if figures['registered_bus'] else ''}), mean/p99/max; "
         f"speedup = software mean / hardware mean; sw instr = software instructions per call"
     )
     for size, entry in figures["sizes"].items():
@@ -244,6 +250,7 @@ def _run_bench_soc(args: argparse.Namespace) -> int:
             calls,
             seed=args.seed,
             warm=not args.cold,
+            registered_bus=args.registered_bus,
             progress=progress,
             phase=phase,
         )

@@ -6,6 +6,7 @@ agreement with each other and with the model, and plausible cycle counts. The tr
 errors and the bench's argument checks need no simulation.
 """
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from mmaccel.verif.soc.speed import (
     bench_soc,
     check_granules,
     parse_speed_trace,
+    soc_config,
 )
 
 CALLS = 60
@@ -112,6 +114,15 @@ def test_parser_errors() -> None:
     assert (second.free, second.timed, second.status) == (True, False, 0)
     assert (third.free, third.timed, third.size, third.addr) == (True, True, 0x800, 0x10002000)
     assert (third.cycles, third.instructions) == (0x12345, 0x6789)
+
+
+def test_soc_config() -> None:
+    plain, registered = soc_config(256), soc_config(256, registered_bus=True)
+    assert (plain.variant, plain.granules) == ("full", 256)
+    assert not dataclasses.asdict(plain).get("registered_bus", False)
+    # what SocConfig.build passes to Soc
+    assert dataclasses.asdict(registered)["registered_bus"] is True
+    assert (registered.variant, registered.granules) == ("full", 256)
 
 
 def test_argument_checks() -> None:

@@ -22,13 +22,14 @@ over), ``warmup`` untimed calls then ``calls`` timed calls per occupancy.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mmaccel.firmware.driver_build import GRAN_SOURCES, include_dirs
 from mmaccel.firmware.image import build_image
@@ -46,6 +47,7 @@ __all__ = [
     "bench_soc",
     "check_granules",
     "parse_speed_trace",
+    "soc_config",
     "speed_images",
     "summarize",
 ]
@@ -319,6 +321,24 @@ def summarize(runs: dict[str, SpeedRun]) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _RegisteredBusConfig(SocConfig):
+    """:class:`SocConfig` with the bitstreams' registered data-bus decoder."""
+
+    registered_bus: bool = True
+
+
+def soc_config(granules: int, registered_bus: bool = False) -> SocConfig:
+    """The SoC the bench runs on: ``full`` CPU, ``granules``, optionally the registered bus
+    decoder of the bitstreams (``Soc(registered_bus=True)``: two cycles more per data-bus
+    access)."""
+    if not registered_bus:
+        return SocConfig(variant=VARIANT, granules=granules)
+    if "registered_bus" in {f.name for f in dataclasses.fields(SocConfig)}:
+        return cast(Any, SocConfig)(variant=VARIANT, granules=granules, registered_bus=True)
+    return _RegisteredBusConfig(variant=VARIANT, granules=granules)
+
+
 def _max_cycles(granules: int, calls: int) -> int:
     """A generous limit of one image's run."""
     return 20_000_000 + 9 * (calls + WARMUP) * (400 + granules) + granules * granules // 16
@@ -334,6 +354,7 @@ def bench_soc(
     *,
     seed: int = 1,
     warm: bool = True,
+    registered_bus: bool = False,
     progress: Callable[[int, int, int], None] | None = None,
     phase: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -351,6 +372,9 @@ def bench_soc(
         Read the driver's handle (untimed) before each timed call, so the harness's own
         bookkeeping (larger than the 4 KiB direct-mapped data cache) does not leave it evicted
         (a refill costs about 13 cycles a line). False measures with whatever the cache holds.
+    registered_bus : bool
+        Build the SoC with the bitstreams' registered data-bus decoder (two cycles more per
+        data-bus access) instead of the simulation default.
     progress : callable(granules, words, words_expected), optional
         Called as trace words arrive.
     phase : callable(str), optional
@@ -382,6 +406,7 @@ def bench_soc(
         "seed": seed,
         "warmup_calls_per_occupancy": WARMUP,
         "handle_cached": warm,
+        "registered_bus": registered_bus,
         "request_granules": [1, MAXRUN],
         "occupancies_percent": list(OCCUPANCIES),
         "method": (
@@ -412,7 +437,7 @@ def bench_soc(
 
             results = run_firmwares(
                 images,
-                config=SocConfig(variant=VARIANT, granules=n),
+                config=soc_config(n, registered_bus),
                 max_cycles=_max_cycles(n, c),
                 on_word=on_word,
             )
