@@ -6,7 +6,8 @@ the JSON also holds per-cycle counts (a ``histograms`` object: kind -> {cycles: 
 histogram of them instead. Right: the longest alloc/free of at most 32 granules in each tenth of
 occupancy (the fraction of granules in use when the request was made). Both draw the target:
 at most :data:`TARGET_CYCLES` cycles for an allocation or a free of up to 32 granules at 32768
-granules (README, figures and targets); a bar over it is hatched and outlined in red.
+granules (README, figures and targets), drawn over the kinds it applies to; a bar of those
+over it is hatched and outlined in red.
 """
 
 from __future__ import annotations
@@ -76,16 +77,26 @@ def read_bench(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _target(ax: Any, granules: int, horizontal: bool = True) -> None:
+def _target(ax: Any, x: tuple[float, float] | None = None) -> None:
+    """The target as a dashed line (over ``x`` only, when given: the kinds it applies to)."""
     label = f"target {TARGET_CYCLES} cycles (<= 32 granules, at 32768 granules)"
-    ax.axhline(TARGET_CYCLES, color="tab:red", linestyle="--", linewidth=1.2, label=label)
+    style = {"color": "tab:red", "linestyle": "--", "linewidth": 1.2, "label": label}
+    if x is None:
+        ax.axhline(TARGET_CYCLES, **style)
+    else:
+        ax.hlines(TARGET_CYCLES, x[0], x[1], **style)
 
 
 def _mark(bar: Any, value: float) -> None:
+    """Hatch and outline in red a bar over the target."""
     if value > TARGET_CYCLES:
         bar.set_hatch("//")
         bar.set_edgecolor("tab:red")
         bar.set_linewidth(1.5)
+
+
+#: The kinds the target applies to.
+TARGETED = ("alloc_upto32_cycles", "free_upto32_cycles")
 
 
 def _stats_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -103,10 +114,16 @@ def _stats_panel(ax: Any, data: Mapping[str, Any]) -> None:
                 color=colour,
                 label=stat if i == 0 else None,
             )
-            _mark(bar, value)
+            if key in TARGETED:
+                _mark(bar, value)
     ax.set_xticks(range(len(kinds)), [label for _, label in kinds])
     ax.set_ylabel("cycles (request accepted -> response)")
-    ax.set_title("cycles per operation: mean, p99, max", fontsize=9)
+    ax.set_title(
+        "cycles per operation: mean, p99, max (the target is for <= 32 granules)", fontsize=9
+    )
+    targeted = [i for i, (k, _) in enumerate(kinds) if k in TARGETED]
+    if targeted:
+        _target(ax, (min(targeted) - 0.5, max(targeted) + 0.5))
 
 
 def _histogram_panel(ax: Any, histograms: Mapping[str, Mapping[str, int]]) -> None:
@@ -129,24 +146,24 @@ def draw_latency(data: Mapping[str, Any], path: str | Path, fmt: str, *, name: s
         _histogram_panel(ax_ops, histograms)
     else:
         _stats_panel(ax_ops, data)
-        _target(ax_ops, granules)
     by_occ: Mapping[str, Any] = data["alloc_free_upto32_max_by_occupancy"]
     labels = list(by_occ)
     values = [float(by_occ[k]) for k in labels]
     bars = ax_occ.bar(range(len(labels)), values, color="tab:purple", label="max cycles")
     for bar, value in zip(bars, values, strict=True):
         _mark(bar, value)
-    _target(ax_occ, granules)
+    _target(ax_occ)
     ax_occ.set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
     ax_occ.set_xlabel("occupancy when the request was made")
     ax_occ.set_ylabel("max cycles, alloc/free <= 32 granules")
     ax_occ.set_title("latency against occupancy", fontsize=9)
-    top = max([TARGET_CYCLES, *values, *(float(data[k]["max"]) for k, _ in KINDS if k in data)])
+    ops_top = max([TARGET_CYCLES, *(float(data[k]["max"]) for k, _ in KINDS if k in data)])
+    if not histograms:
+        ax_ops.set_ylim(0, ops_top * 1.4)
+    ax_occ.set_ylim(0, max([TARGET_CYCLES, *values]) * 1.4)
     for ax in (ax_ops, ax_occ):
         ax.grid(True, axis="y", alpha=0.3)
-        if ax is ax_occ or not histograms:
-            ax.set_ylim(0, top * 1.25)
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="upper center", ncols=2)
     mismatches = data.get("mismatches", "?")
     fig.suptitle(
         f"allocator latency{': ' + name if name else ''} ({granules} granules, fan-out "
