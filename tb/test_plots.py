@@ -342,3 +342,27 @@ def test_diagrams_are_the_committed_ones(tmp_path: Path) -> None:
     assert [n.level for n in ex.path] == list(range(len(ex.levels) - 1, -1, -1))
     root = ex.levels[-1][0]
     assert root.max == ex.gran.longest_free_run()
+
+
+def test_latency_marks_only_the_targeted_misses() -> None:
+    """Only the kinds the target is for (<= 32 granules) are marked, and only over 48 cycles."""
+    from mmaccel.plots.figure import pyplot
+    from mmaccel.plots.latency import _stats_panel
+
+    data = {
+        **BENCH,
+        "alloc_cycles": {"mean": 45, "p99": 66, "max": 134},  # large allocations: no target
+        "alloc_upto32_cycles": {"mean": 40, "p99": 47, "max": 60},  # over the target
+    }
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    try:
+        _stats_panel(ax, data)
+        hatched = sorted(
+            (round(b.get_x() + b.get_width() / 2), b.get_height())
+            for b in ax.patches
+            if b.get_hatch()
+        )
+    finally:
+        plt.close(fig)
+    assert hatched == [(2, 60.0)]  # the max bar of "alloc <= 32" (third group) alone
