@@ -17,7 +17,8 @@ its raw cycle and instruction counts. It then
 
 The stream (see speed.c): requests of 1..32 granules (random byte sizes), frees of uniformly
 chosen live blocks, occupancy held near 10%, 20%, ..., 90% of the heap in turn (the heap carries
-over), ``warmup`` untimed calls then ``calls`` timed calls per occupancy.
+over), 8 warm-up calls (through the timed path, figures not kept) then ``calls`` timed calls
+per occupancy.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from mmaccel.firmware.driver_build import GRAN_SOURCES, include_dirs
 from mmaccel.firmware.image import build_image
 from mmaccel.sw import errors
 from mmaccel.sw.gran import GranuleAllocator
-from mmaccel.verif.soc.sim import FirmwareResult, SocConfig, run_firmwares
+from mmaccel.verif.soc.sim import FirmwareResult, FirmwareTimeout, SocConfig, run_firmwares
 
 __all__ = [
     "DEFAULT_CALLS",
@@ -385,7 +386,7 @@ def bench_soc(
     ValueError
         A bad heap size, call count or seed.
     SpeedError
-        A run ended without its trace's end marker, or with a non-zero exit code.
+        A run timed out, ended without its trace's end marker, or with a non-zero exit code.
     """
     for n in granules:
         error = check_granules(n)
@@ -435,12 +436,15 @@ def bench_soc(
                 if progress and seen[0] % 256 == 0:
                     progress(n, seen[0], expected)
 
-            results = run_firmwares(
-                images,
-                config=soc_config(n, registered_bus),
-                max_cycles=_max_cycles(n, c),
-                on_word=on_word,
-            )
+            try:
+                results = run_firmwares(
+                    images,
+                    config=soc_config(n, registered_bus),
+                    max_cycles=_max_cycles(n, c),
+                    on_word=on_word,
+                )
+            except FirmwareTimeout as timeout:
+                raise SpeedError(f"speed firmware at {n} granules: {timeout}") from None
             runs: dict[str, SpeedRun] = {}
             sim_cycles: dict[str, int] = {}
             for name, result in zip(("hw", "sw"), results, strict=True):
@@ -456,6 +460,7 @@ def bench_soc(
                 phase(f"{n} granules: checking every call against the model")
             entry: dict[str, Any] = {
                 "calls_per_occupancy": c,
+                "granule_bytes": 1 << runs["hw"].header["log2gran"],
                 "overhead": {
                     "cycles": runs["hw"].header["overhead_cycles"],
                     "instructions": runs["hw"].header["overhead_instructions"],
