@@ -108,7 +108,12 @@ def _granule_history(args: argparse.Namespace, frames: int) -> GranHistory:
             history = replay_gran(args.trace, frames=frames)
         else:
             history = churn(
-                args.granules, args.ops, args.seed, occupancy=args.occupancy, frames=frames
+                args.granules,
+                args.ops,
+                args.seed,
+                log2gran=getattr(args, "log2gran", 12),
+                occupancy=args.occupancy,
+                frames=frames,
             )
     except MemoryManagerError as error:
         raise UsageError(str(error)) from None
@@ -152,6 +157,15 @@ def configure_map(parser: argparse.ArgumentParser) -> None:
         default=4,
         help="--hardware: the summary tree's fan-out (default %(default)s)",
     )
+    parser.add_argument(
+        "--port",
+        help="instead of --hardware: the board on this serial port (a bitstream of mmaccel "
+        "build): its allocator is CLEARED, the operations are made on it and its table read "
+        "over the link at every frame; the churn uses the board's granule count",
+    )
+    parser.add_argument(
+        "--baud", type=int, default=115200, help="--port: baud rate (default %(default)s)"
+    )
     _add_output(parser, "map", ("png", "svg", "gif"))
     parser.set_defaults(func=_run_map)
 
@@ -160,15 +174,33 @@ def _run_map(args: argparse.Namespace) -> int:
     from mmaccel.plots.allocmap import draw_animation, draw_frames, draw_map
 
     out, fmt = _output(args)
-    history = _granule_history(args, args.frames)
-    hardware = None
-    if args.hardware:
-        from mmaccel.plots.hwmap import hardware_tables
+    if args.hardware and args.port:
+        raise UsageError("--hardware (simulation) and --port (a board) exclude each other")
+    board = None
+    if args.port:
+        from mmaccel.plots.hwmap import board_allocator
 
         try:
-            hardware = hardware_tables(history, fanout=args.fanout)
+            board = board_allocator(args.port, args.baud)
         except MemoryManagerError as error:
             raise CommandFailed(str(error)) from None
+        if not args.trace:
+            args.granules, args.log2gran = board.ngranules, board.log2gran
+    history = _granule_history(args, args.frames)
+    hardware = None
+    try:
+        if args.hardware:
+            from mmaccel.plots.hwmap import hardware_tables
+
+            hardware = hardware_tables(history, fanout=args.fanout)
+        elif board is not None:
+            from mmaccel.plots.hwmap import replay_on
+
+            hardware = replay_on(board, history)
+    except MemoryManagerError as error:
+        raise CommandFailed(str(error)) from None
+    differ = 0
+    if hardware is not None:
         differ = sum(
             ((hardware[s.step] ^ s.free_map) & ((1 << history.ngranules) - 1)).bit_count()
             for s in history.snapshots
@@ -178,17 +210,18 @@ def _run_map(args: argparse.Namespace) -> int:
             + (f"{differ} granules differ from the model" if differ else "same as the model"),
             flush=True,
         )
+    name = f"the board on {args.port}" if args.port else "gateware in simulation"
     if fmt == "gif":
-        draw_animation(history, out, hardware=hardware)
+        draw_animation(history, out, hardware=hardware, hardware_name=name)
         what = f"{len(history.snapshots)} frames over {history.steps} operations"
     elif args.frames > 1:
-        draw_frames(history, out, fmt, hardware=hardware)
+        draw_frames(history, out, fmt, hardware=hardware, hardware_name=name)
         what = f"{len(history.snapshots)} maps over {history.steps} operations"
     else:
-        draw_map(history, out, fmt, hardware=hardware)
+        draw_map(history, out, fmt, hardware=hardware, hardware_name=name)
         what = f"{history.ngranules} granules after {history.steps} operations"
     _done(out, what)
-    if hardware is not None and differ:
+    if differ:
         raise CommandFailed(f"the hardware's map differs from the model's ({differ} granules)")
     return 0
 

@@ -121,16 +121,17 @@ def draw_map(
     fmt: str,
     *,
     hardware: Mapping[int, int] | None = None,
+    hardware_name: str = "gateware in simulation",
 ) -> Path:
     """The map of the last snapshot of ``history`` (``hardware``: the hardware's free map by
-    step, compared cell by cell)."""
+    step, compared cell by cell; ``hardware_name`` says where it comes from)."""
     if not history.snapshots:
         raise InvalidArgument(f"{history.name}: no snapshot to draw")
     plt = pyplot()
     fig, ax = plt.subplots(figsize=MAP_FIGSIZE, dpi=DPI)
     last = history.snapshots[-1]
     _draw(ax, history, last, None if hardware is None else hardware[last.step])
-    source = "model" if hardware is None else "hardware in simulation, against the model"
+    source = "model" if hardware is None else f"{hardware_name}, against the model"
     fig.suptitle(
         f"allocation map ({source}): {history.name}, {history.ngranules} granules of "
         f"{1 << history.log2gran} bytes"
@@ -140,7 +141,12 @@ def draw_map(
 
 
 def draw_frames(
-    history: GranHistory, path: str | Path, fmt: str, *, hardware: Mapping[int, int] | None = None
+    history: GranHistory,
+    path: str | Path,
+    fmt: str,
+    *,
+    hardware: Mapping[int, int] | None = None,
+    hardware_name: str = "gateware in simulation",
 ) -> Path:
     """The snapshots of ``history`` side by side, :data:`FRAMES_PER_ROW` to a row."""
     snaps: Sequence[Snapshot] = history.snapshots
@@ -169,7 +175,7 @@ def draw_frames(
             + ("" if hw is None else f", hardware {'differs: ' + str(bad) if bad else 'same'}"),
             fontsize=8,
         )
-    source = "model" if hardware is None else "hardware against the model"
+    source = "model" if hardware is None else f"{hardware_name} against the model"
     fig.suptitle(
         f"allocation map ({source}) over {history.steps} operations: {history.name}", fontsize=10
     )
@@ -190,6 +196,7 @@ def draw_animation(
     *,
     fps: int = 2,
     hardware: Mapping[int, int] | None = None,
+    hardware_name: str = "gateware in simulation",
 ) -> Path:
     """The snapshots of ``history`` as an animated GIF (one frame per snapshot).
 
@@ -205,7 +212,7 @@ def draw_animation(
     from matplotlib.animation import PillowWriter
 
     fig, ax = plt.subplots(figsize=MAP_FIGSIZE, dpi=DPI)
-    source = "model" if hardware is None else "hardware in simulation, against the model"
+    source = "model" if hardware is None else f"{hardware_name}, against the model"
     fig.suptitle(f"allocation map ({source}): {history.name}, {history.ngranules} granules")
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.88)
     out = Path(path)

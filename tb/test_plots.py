@@ -366,3 +366,34 @@ def test_latency_marks_only_the_targeted_misses() -> None:
     finally:
         plt.close(fig)
     assert hatched == [(2, 60.0)]  # the max bar of "alloc <= 32" (third group) alone
+
+
+def test_replay_on_an_allocator_with_the_models_methods() -> None:
+    """replay_on (what --port does with the board's SerialGranuleAllocator) on a model
+    allocator: the free maps are the snapshots; a wrong answer or size is an error."""
+    from mmaccel.plots.hwmap import HardwareMapError, replay_on
+
+    history = churn(128, 300, 2, frames=3)
+    target = GranuleAllocator(0x1000_0000, 128 << 12, 12)
+    target.alloc_granules(5)  # replay_on clears it first
+    tables = replay_on(target, history)
+    assert tables == {s.step: s.free_map for s in history.snapshots}
+
+    class Faulty(GranuleAllocator):
+        def alloc_granules(self, n: int, align: int = 1) -> int | None:
+            got = super().alloc_granules(n, align)
+            return None if got is not None and got > 64 else got
+
+    with pytest.raises(HardwareMapError, match="answered none, the model"):
+        replay_on(Faulty(0, 128 << 12, 12), history)
+    with pytest.raises(HardwareMapError, match="manages 64 granules"):
+        replay_on(GranuleAllocator(0, 64 << 12, 12), history)
+
+
+def test_map_port_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "m.png")
+    status, _, err = plot(["map", "--port", str(tmp_path / "ttyNONE"), "-o", out], capsys)
+    assert status == 1
+    assert err.startswith("mmaccel plot map: error: cannot open serial port"), err
+    status, _, err = plot(["map", "--port", "x", "--hardware", "-o", out], capsys)
+    assert status == 2 and "exclude each other" in err, err
