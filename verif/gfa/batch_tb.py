@@ -17,8 +17,12 @@ every map check) Python:
 
 Latency (accept -> response valid, in cycles) and the issue interval come from the cycle stamps
 the player records, with the same meaning as in :mod:`mmaccel.verif.gfa.streams_tb`; the
-summary has the same keys (plus ``mode`` and ``seconds``). A design that stops answering ends
-the batch through the player's watchdog and is reported as a mismatch naming the request.
+summary has the same keys, plus ``mode``, ``seconds`` (wall time of the batches),
+``simulation_seconds`` (the part spent in the simulation and the file transfers),
+``cpu_seconds`` (CPU time of the simulator process, Python and Verilator together: the cost per
+core on a shared machine), ``cycles``, ``latency_cycles`` (every request) and
+``first_mismatch``. A design that stops answering ends the batch through the player's watchdog
+and is reported as a mismatch naming the request.
 
 Parameters: one :class:`~mmaccel.verif.config.GfaSimConfig` (``check_every`` is rounded to
 batch ends). Progress after every batch and the summary go out on the configuration's event
@@ -282,11 +286,13 @@ async def batch_ops(dut: Any) -> None:
     watchdog = int(os.environ[WATCHDOG_ENV])
     tb = BatchBench(dut, config, depth, watchdog)
     await tb.reset()
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     try:
         await tb.run(config.ops)
     finally:
         summary = tb.summary(config.ops, time.monotonic() - t0)
+        # the simulator and Python share this process and its one thread: the CPU it used
+        summary["cpu_seconds"] = round(time.process_time() - c0, 3)
         tb.events.emit("summary", **summary)
         dut._log.info("batch: %s", json.dumps(summary))
     assert not tb.mismatches, summary["first_mismatch"]
