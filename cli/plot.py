@@ -317,7 +317,7 @@ _COMMON = (
 COMMANDS = [
     Command(
         ("plot", "map"),
-        "allocation map of a granule allocator (model) after a trace or a random churn",
+        "allocation map of a granule allocator (model, simulated gateware or a board)",
         configure_map,
         "Draw the allocation map of a granule allocator: one cell per granule, row by row, "
         "each live allocation in its own colour, free granules light grey. The model "
@@ -345,8 +345,9 @@ COMMANDS = [
         "Draw the allocator's latency from a saved `mmaccel bench gfa --json` result "
         "(mmaccel bench gfa --granules 256 --ops 500 --json > gfa.json): mean, p99 and max "
         "cycles per kind of operation, and the longest alloc/free of <= 32 granules in each "
-        "tenth of occupancy, with the 48-cycle target drawn; bars over it are hatched red."
-        + _COMMON,
+        "tenth of occupancy, with the 48-cycle target drawn over the kinds it is for (<= 32 "
+        "granules); their bars over it are hatched red. A `histograms` object in the JSON "
+        "(kind -> {cycles: count}) is drawn as a histogram instead of the summary bars." + _COMMON,
     ),
     Command(
         ("plot", "sweep"),
