@@ -25,7 +25,13 @@ __all__ = ["COMMANDS", "configure_replay", "configure_stats", "exercise", "forma
 
 def configure_replay(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``mmaccel model replay``."""
-    parser.add_argument("traces", nargs="+", metavar="TRACE", help="golden trace files")
+    parser.add_argument(
+        "traces",
+        nargs="*",
+        metavar="TRACE",
+        help="golden trace files (default: every trace shipped with mmaccel, "
+        "mmaccel.sw.trace.GOLDEN_DIR)",
+    )
     parser.add_argument(
         "--check", action="store_true", help="run the model's full check() after every line"
     )
@@ -38,8 +44,10 @@ def configure_replay(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_replay(args: argparse.Namespace) -> int:
-    from mmaccel.sw.trace import replay
+    from mmaccel.sw.trace import golden_traces, replay
 
+    if not args.traces:
+        args.traces = [str(path) for path in golden_traces()]
     status = 0
     files = ops = checks = mismatches = unreadable = 0
     for path in args.traces:
@@ -188,7 +196,8 @@ COMMANDS = [
         ("model", "replay"),
         "replay golden NuttX traces against the model",
         configure_replay,
-        "Replay golden NuttX traces (tb/golden/: heap_*, heaptest_*, gran_*) against the model "
+        "Replay golden NuttX traces (default: the ones shipped with mmaccel: heap_*, "
+        "heaptest_*, gran_*) against the model "
         "built with NuttX 10.2.0's quirks, and print one line per file: its operations and "
         "mismatches, with the first mismatch in context. Exit status 1 on any mismatch, 2 when "
         "a file cannot be read or has an unknown format.",

@@ -1,6 +1,7 @@
-"""Replay the golden NuttX traces (tb/golden/) against the model.
+"""Replay the golden NuttX traces (shipped in ``mmaccel/sw/golden/``, :data:`GOLDEN_DIR`) against
+the model.
 
-Three formats (see tb/golden/README.md):
+Three formats (see golden/README.md):
 
 - ``heap_*``: the standard heap driven by a random operation stream (``id=`` names a block,
   ``info`` lines give mallinfo after each operation);
@@ -29,7 +30,24 @@ from .gran import GranuleAllocator
 from .heap import Heap, MallInfo
 from .memory import PhysicalMemory
 
-__all__ = ["Mismatch", "ReplayResult", "detect_format", "replay", "replay_lines"]
+__all__ = [
+    "GOLDEN_DIR",
+    "Mismatch",
+    "ReplayResult",
+    "detect_format",
+    "golden_traces",
+    "replay",
+    "replay_lines",
+]
+
+#: The golden traces recorded from NuttX 10.2.0, installed with the package.
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+
+
+def golden_traces() -> list[Path]:
+    """Every shipped golden trace (``heap_*``, ``heaptest_*``, ``gran_*``), sorted by name."""
+    return sorted(GOLDEN_DIR.glob("*.txt"))
+
 
 #: Lines of context shown on each side of a mismatch.
 CONTEXT = 3

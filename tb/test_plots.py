@@ -29,8 +29,9 @@ from mmaccel.plots.frag import FRAG_FIGSIZE
 from mmaccel.plots.latency import LATENCY_FIGSIZE
 from mmaccel.plots.replay import churn, frame_steps, replay_gran, replay_heap
 from mmaccel.sw.gran import GranuleAllocator
+from mmaccel.sw.trace import GOLDEN_DIR
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = GOLDEN_DIR
 GRAN_TRACE = GOLDEN / "gran_n256_shared.txt"
 HEAP_TRACE = GOLDEN / "heap_p4_small_16k_shared.txt"
 SWEEP_JSON = Path(__file__).parent.parent / "docs" / "boards-sweep.json"

@@ -12,9 +12,9 @@ import pytest
 
 from mmaccel.cli import main
 from mmaccel.sw import TraceFormatError, replay
-from mmaccel.sw.trace import detect_format, replay_lines
+from mmaccel.sw.trace import GOLDEN_DIR, detect_format, replay_lines
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = GOLDEN_DIR
 TRACES = sorted(GOLDEN.glob("*.txt"))
 OP_WORDS = {"malloc", "zalloc", "memalign", "realloc", "free", "malloc_size", "a", "f"}
 STAT_WORDS = {"info", "mi", "i"}
