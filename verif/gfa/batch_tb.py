@@ -40,14 +40,14 @@ from typing import Any
 
 import cocotb
 from amaranth.lib import data
-from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
+from cocotb.triggers import First, RisingEdge, Timer
 
 from mmaccel.hdl.gfa import GfaOp, GfaRequest, GfaResponse
 from mmaccel.verif.config import EventWriter, GfaSimConfig
 from mmaccel.verif.gfa.player import (
     ACC_FILE,
-    HALF_PERIOD_NS,
     MAP_FILE,
+    PERIOD_NS,
     RESP_FILE,
     STIM_FILE,
     VALID_FILE,
@@ -147,9 +147,9 @@ class BatchBench:
         dut.seed.value = 1
         dut.backpressure.value = 0
         dut.map_check.value = 0
-        await ClockCycles(dut.clk, 3)
+        await Timer(4 * PERIOD_NS, unit="ns")
         dut.rst.value = 0
-        await RisingEdge(dut.clk)
+        await Timer(2 * PERIOD_NS, unit="ns")
 
     async def play(self, packed: list[int], map_check: bool) -> tuple[bool, int, int]:
         """Run one loaded batch; returns (ended in time and not stuck, issued, taken)."""
@@ -163,11 +163,11 @@ class BatchBench:
         dut.start.value = 1
         done = RisingEdge(dut.done)
         limit_cycles = (n + 2) * (self.watchdog + 16) + 2 * self.words + 64
-        fired = await First(done, Timer(limit_cycles * 2 * HALF_PERIOD_NS, unit="ns"))
+        fired = await First(done, Timer(limit_cycles * PERIOD_NS, unit="ns"))
         finished = fired is done and not int(dut.stuck.value)
         issued, taken = int(dut.issued.value), int(dut.taken.value)
         dut.start.value = 0  # the design writes its memories out at this edge
-        await RisingEdge(dut.clk)
+        await Timer(3 * PERIOD_NS, unit="ns")  # the player sees start low (registered): idle
         return finished, issued, taken
 
     def record(self, req: Request, cycles: int, occupancy: float) -> None:

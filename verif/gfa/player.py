@@ -12,7 +12,8 @@ and compares whole batches:
   cycle it was accepted. After the batch it can copy the whole allocation map through the
   debug port into a map memory. Then it raises ``done``.
 - :func:`sim_wrapper` is the Verilog top ``gfa_batch_sim`` around the player's Verilog: the
-  memories, a clock generated in the simulation (no Python callback per clock edge), and the
+  memories, a clock generated in the simulation (no Python callback per clock edge, one time
+  step per cycle), and the
   bulk transfers: at the rising edge of ``start`` the stimulus memory is loaded from
   :data:`STIM_FILE` with ``$readmemh``, at its falling edge the response, time and map memories
   are written with ``$writememh`` (files in the simulator's working folder).
@@ -44,6 +45,7 @@ from mmaccel.hdl.gfa import GfaRequest, GfaResponse, GranuleFrameAllocator
 __all__ = [
     "ACC_FILE",
     "MAP_FILE",
+    "PERIOD_NS",
     "REQ_WIDTH",
     "RESP_FILE",
     "RESP_WIDTH",
@@ -72,8 +74,9 @@ ACC_FILE = "gfa_acc.hex"
 VALID_FILE = "gfa_valid.hex"
 MAP_FILE = "gfa_map.hex"
 
-#: Half the generated clock's period in ns.
-HALF_PERIOD_NS = 5
+#: The generated clock's period in ns: one simulation time step per clock cycle (see
+#: :func:`sim_wrapper`).
+PERIOD_NS = 10
 
 #: Gap (cycles without ``req.valid``) after an accepted request, by 3 LFSR bits: mean 1.5.
 _GAPS = (0, 0, 0, 0, 1, 2, 3, 6)
@@ -298,7 +301,13 @@ def sim_wrapper(player_verilog: str, *, depth: int, words: int) -> tuple[str, li
 
     The top has the player's control ports (``rst``, ``start``, ``count``, ``seed``,
     ``backpressure``, ``map_check``, ``done``, ``stuck``, ``issued``, ``taken``) and a
-    generated ``clk`` output; the memories and their file transfers are inside.
+    generated ``clk`` output; the memories and their file transfers are inside. The inputs
+    reach the player through a register (one cycle later).
+
+    The clock is a pulse: every :data:`PERIOD_NS` the top sets ``clk`` (a rising edge, which
+    clocks the design) and clears it again with a non-blocking assignment in the same time
+    step, so each cycle costs the simulator one time step instead of two (the falling edge
+    clocks nothing). A VPI edge trigger on ``clk`` never sees it: the bench waits for time.
     """
     ports = _ports(player_verilog, PLAYER_TOPLEVEL)
     widths = {name: _width(width) for _, width, name in ports}
@@ -307,14 +316,23 @@ def sim_wrapper(player_verilog: str, *, depth: int, words: int) -> tuple[str, li
     wires = []
     conns = []
     for direction, width, name in ports:
-        conns.append(f"    .{name}({name})")
         if name == "clk":
+            conns.append("    .clk(clk)")
             continue
         if name in _INTERNAL:
+            conns.append(f"    .{name}({name})")
             wires.append(f"  wire {width or ''}{name};")
+            continue
+        decls.append(f"  {direction} {width or ''}{name}")
+        names.append(name)
+        if direction == "input":
+            # registered here, so no logic of the player depends on a top-level input: that
+            # logic would be evaluated at every time step (Verilator's input-combo region)
+            wires.append(f"  reg {width or ''}{name}_q;")
+            wires.append(f"  always @(posedge clk) {name}_q <= {name};")
+            conns.append(f"    .{name}({name}_q)")
         else:
-            decls.append(f"  {direction} {width or ''}{name}")
-            names.append(name)
+            conns.append(f"    .{name}({name})")
     mwords = max(words, 2)
     text = (
         "`timescale 1ns/1ps\n"
@@ -325,7 +343,7 @@ def sim_wrapper(player_verilog: str, *, depth: int, words: int) -> tuple[str, li
         f"  reg [31:0] atime [0:{depth - 1}];\n"
         f"  reg [31:0] gat [0:{mwords - 1}];\n"
         "  initial clk = 1'b0;\n"
-        f"  always #{HALF_PERIOD_NS} clk = ~clk;\n"
+        f"  always begin #{PERIOD_NS} clk = 1'b1; clk <= 1'b0; end\n"
         "  assign stim_data = stim[stim_addr];\n"
         "  always @(posedge clk) begin\n"
         "    if (resp_we) begin\n"
