@@ -109,9 +109,9 @@ class SocBoardConfig:
 
 #: Default SoC configuration per board: the clock is the PLL's (ECP5) or the oscillator's.
 SOC_DEFAULTS: dict[str, SocBoardConfig] = {
-    "ulx3s-85f": SocBoardConfig(clock_mhz=75.0),
+    "ulx3s-85f": SocBoardConfig(clock_mhz=75.0, variant="lite", ram_size=32768),
     # 48 MHz * 5 / 3; 75 MHz itself needs a 3 MHz phase detector input, below the PLL's range
-    "orangecrab-85f": SocBoardConfig(clock_mhz=80.0),
+    "orangecrab-85f": SocBoardConfig(clock_mhz=80.0, variant="lite", ram_size=32768),
     # the smallest core, no MMU, 8 KiB of RAM (16 of the 30 block RAMs): see docs/boards.md
     "icebreaker": SocBoardConfig(
         clock_mhz=12.0,

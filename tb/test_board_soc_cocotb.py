@@ -3,8 +3,10 @@ Verilator, cocotbext-uart as the serial peer: the firmware prints its banner, an
 on both back ends, MMU translations, cycle figures and PASS; every printed result is checked
 against the model (:func:`mmaccel.verif.boards.soc_top.check_output`).
 
-Sizes are smaller than the bitstreams' (1024 granules, 8 TLB entries) for the build time;
-``SOC_BOARD_GRANULES`` / ``SOC_BOARD_TLB`` run other sizes (65536 / 16 is the bitstream's).
+The SoC is the ULX3S bitstream's (VexRiscv ``lite``, 32 KiB of RAM, the registered data bus,
+the firmware built for 75 MHz) with a smaller allocator and TLB (1024 granules, 8 entries) for
+the build time; ``SOC_BOARD_GRANULES`` / ``SOC_BOARD_TLB`` run other sizes (65536 / 16 is the
+bitstream's).
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ from mmaccel.boards.soc_top import SocBoardConfig
 
 
 def _config() -> SocBoardConfig:
-    return SocBoardConfig(
-        clock_mhz=75.0,
+    """The ULX3S bitstream's SoC (CPU variant, RAM, clock the firmware prints), smaller."""
+    from dataclasses import replace
+
+    from mmaccel.boards.soc_top import SOC_DEFAULTS
+
+    return replace(
+        SOC_DEFAULTS["ulx3s-85f"],
         granules=int(os.environ.get("SOC_BOARD_GRANULES", "1024")),
         tlb_entries=int(os.environ.get("SOC_BOARD_TLB", "8")),
     )

@@ -152,9 +152,10 @@ class Soc(wiring.Component):
         ECP5 below 75 MHz). Latency: every data bus access (RAM below the cache, sysctl, UART,
         allocator, MMU, probe) takes two cycles more, and a data cache refill burst takes four
         cycles per beat instead of one (the decoder answers one beat at a time); an unmapped
-        access gets ACK+ERR three cycles after the request instead of one. Instruction fetches
-        (straight to the RAM) and the MMU walker's reads are unchanged. Same results either
-        way.
+        access gets ACK+ERR three cycles after the request instead of one. The MMU walker's
+        decoder is registered too (two cycles more per PTE read): the block RAM's output,
+        slow out of an ECP5 DP16KD, then reaches flip-flops, not the walker's PTE checks.
+        Instruction fetches (straight to the RAM) are unchanged. Same results either way.
 
     Members
     -------
@@ -301,7 +302,9 @@ class Soc(wiring.Component):
             m.submodules.probe = probe = self.probe
             # the MMU walker reads RAM only (34-bit physical addresses as 32-bit word addresses)
             m.submodules.walker_dec = wdec = WishboneDecoder(
-                addr_width=32, windows=[Window("ram", mm.RAM_BASE, ram.addr_width)]
+                addr_width=32,
+                windows=[Window("ram", mm.RAM_BASE, ram.addr_width)],
+                registered=self.registered_bus,
             )
             connect(m, dec.mmu, mmu.ctrl)
             connect(m, dec.probe, probe.bus)
