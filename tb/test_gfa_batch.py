@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from mmaccel.sw import GranuleAllocator
+from mmaccel.verif.bench.sim import sim_rates
 from mmaccel.verif.config import GfaSimConfig, SimConfigError
 from mmaccel.verif.formal.gfa_props import GFA_MUTATIONS
 from mmaccel.verif.gfa.reference import FreeRuns, GfaReference
@@ -97,6 +98,18 @@ def test_bench_mode_adds_no_cycle() -> None:
     assert summary["mismatches"] == 0
     latency = summary["latency_cycles"]["mean"]
     assert abs(summary["issue_interval_cycles"]["mean"] - (latency + 1)) < 0.05
+
+
+def test_sim_rates() -> None:
+    """The figures of ``mmaccel bench sim`` (the allocator part, on the CI configuration)."""
+    figures = sim_rates(granules=4096, base=0x8000_0000, ops=3000, command_ops=0)
+    gfa = figures["gfa"]
+    assert set(figures) == {"gfa"}
+    assert gfa["ops"] == 3000 and gfa["mismatches"] == 0 and gfa["map_checks"] == 1
+    assert gfa["ops_per_cpu_second"] > 0 and gfa["cycles"] > 3000 * 2
+    assert gfa["target"] == 20_000 and isinstance(gfa["met"], bool)
+    with pytest.raises(ValueError, match="ops must be a positive int"):
+        sim_rates(ops=0)
 
 
 def _failure_text(failure: CocotbFailure) -> str:

@@ -33,12 +33,12 @@ __all__ = ["TARGETS", "sim_rates"]
 TARGETS = {"gfa_ops_per_second": 20_000, "mmu_per_second": 50_000, "gfa_sim_1000_seconds": 3.0}
 
 
-def _gfa(granules: int, ops: int, seed: int) -> dict[str, Any]:
+def _gfa(granules: int, ops: int, seed: int, base: int) -> dict[str, Any]:
     from mmaccel.verif.gfa.run import run_batch
 
-    warm = GfaSimConfig(granules=granules, ops=100, check_every=100, seed=seed)
+    warm = GfaSimConfig(granules=granules, base=base, ops=100, check_every=100, seed=seed)
     run_batch(warm)  # builds once, if needed
-    config = GfaSimConfig(granules=granules, ops=ops, check_every=5000, seed=seed)
+    config = GfaSimConfig(granules=granules, base=base, ops=ops, check_every=5000, seed=seed)
     t0 = time.monotonic()
     summary = run_batch(config)
     wall = time.monotonic() - t0
@@ -101,13 +101,17 @@ def _mmu(entries: int, accesses: int, seed: int) -> dict[str, Any]:
 def sim_rates(
     *,
     granules: int = 32768,
+    base: int = 0,
     ops: int = 100_000,
     seed: int = 1,
     command_ops: int = 1000,
     mmu_accesses: int = 0,
     entries: int = 16,
 ) -> dict[str, Any]:
-    """Measure the regressions' rates (see the module text); ``mmu_accesses=0`` skips the MMU.
+    """Measure the regressions' rates (see the module text): the allocator's batch regression
+    on ``granules`` granules at ``base`` (``ops`` requests), ``mmaccel sim gfa --ops
+    command_ops`` (0 skips it) and the MMU's regression (``mmu_accesses`` translations on
+    ``entries`` TLB entries; 0 skips it).
 
     Raises
     ------
@@ -116,7 +120,7 @@ def sim_rates(
     """
     if not isinstance(ops, int) or ops < 1:
         raise ValueError(f"ops must be a positive int, not {ops!r}")
-    figures: dict[str, Any] = {"gfa": _gfa(granules, ops, seed)}
+    figures: dict[str, Any] = {"gfa": _gfa(granules, ops, seed, base)}
     if command_ops:
         figures["gfa_sim_1000"] = _sim_gfa_command(command_ops)
     if mmu_accesses:
