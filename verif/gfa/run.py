@@ -159,7 +159,6 @@ def run_scoreboard(
         testcase="random_ops",
         progress=progress,
         waves=waves,
-        extra_env={"COCOTB_REWRITE_ASSERTION_FILES": "streams_tb.py"},  # see run_batch
     )
 
 
@@ -212,13 +211,7 @@ def run_batch(
             testcase="batch_ops",
             progress=progress,
             waves=waves,
-            extra_env={
-                DEPTH_ENV: str(BATCH_DEPTH),
-                WATCHDOG_ENV: str(watchdog),
-                # cocotb's default ("*.py") has pytest rewrite the asserts of every module
-                # imported after it (Amaranth, the model ...): 0.8 s of start-up
-                "COCOTB_REWRITE_ASSERTION_FILES": "batch_tb.py",
-            },
+            extra_env={DEPTH_ENV: str(BATCH_DEPTH), WATCHDOG_ENV: str(watchdog)},
             extra_sources=[wrapper, vlt],
             extra_build_args=list(BUILD_ARGS),
         )
