@@ -1,12 +1,12 @@
 """The ``mmaccel`` command line.
 
 One module per command declares its leaves as data (``COMMANDS``, a list of
-:class:`~mmaccel.cli.command.Command`): :mod:`.model`, :mod:`.bench`, :mod:`.sim`,
-:mod:`.verilog`, :mod:`.boards`, :mod:`.build`, :mod:`.sweep`, :mod:`.fmax`, :mod:`.hw`,
-:mod:`.regmap`, :mod:`.formal` and :mod:`.plot`. :data:`COMMANDS` joins them in the order
-``mmaccel --help`` lists them; a leaf of two words is a target of a group (``mmaccel sim
-gfa``). Run functions import what they need when they run, so the parser builds without
-Amaranth, cocotb or the board tools.
+:class:`~mmaccel.cli.command.Command`): :mod:`.model`, :mod:`.bench` (``bench sim`` in
+:mod:`.bench_sim`), :mod:`.sim`, :mod:`.verilog`, :mod:`.boards`, :mod:`.build`, :mod:`.sweep`,
+:mod:`.fmax`, :mod:`.hw`, :mod:`.regmap`, :mod:`.formal` and :mod:`.plot`. :data:`COMMANDS`
+joins them in the order ``mmaccel --help`` lists them; a leaf of two words is a target of a
+group (``mmaccel sim gfa``). Run functions import what they need when they run, so the parser
+builds without Amaranth, cocotb or the board tools.
 """
 
 from __future__ import annotations
@@ -16,7 +16,21 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import bench, boards, build, fmax, formal, hw, model, plot, regmap, sim, sweep, verilog
+from . import (
+    bench,
+    bench_sim,
+    boards,
+    build,
+    fmax,
+    formal,
+    hw,
+    model,
+    plot,
+    regmap,
+    sim,
+    sweep,
+    verilog,
+)
 from .command import Command, guard
 
 __all__ = ["COMMANDS", "GROUPS", "RUN_ALL_GROUPS", "Command", "build_parser", "main"]
@@ -26,6 +40,7 @@ __all__ = ["COMMANDS", "GROUPS", "RUN_ALL_GROUPS", "Command", "build_parser", "m
 COMMANDS: list[Command] = [
     *model.COMMANDS,
     *bench.COMMANDS,
+    *bench_sim.COMMANDS,
     *sim.COMMANDS,
     *verilog.COMMANDS,
     *boards.COMMANDS,

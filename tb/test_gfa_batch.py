@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from mmaccel.cli import main
 from mmaccel.sw import GranuleAllocator
 from mmaccel.verif.bench.sim import sim_rates
 from mmaccel.verif.config import GfaSimConfig, SimConfigError
@@ -110,6 +111,21 @@ def test_sim_rates() -> None:
     assert gfa["target"] == 20_000 and isinstance(gfa["met"], bool)
     with pytest.raises(ValueError, match="ops must be a positive int"):
         sim_rates(ops=0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--ops", "0"], "--ops must be at least 1, not 0"),
+        (["--granules", "0"], "--granules must be in 1..65536, not 0"),
+        (["--mmu", "-1"], "--mmu must not be negative, not -1"),
+    ],
+)
+def test_bench_sim_arguments(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "sim", *argv]) == 2
+    assert message in capsys.readouterr().err
 
 
 def _failure_text(failure: CocotbFailure) -> str:
