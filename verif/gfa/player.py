@@ -13,10 +13,12 @@ and compares whole batches:
   debug port into a map memory. Then it raises ``done``.
 - :func:`sim_wrapper` is the Verilog top ``gfa_batch_sim`` around the player's Verilog: the
   memories, a clock generated in the simulation (no Python callback per clock edge, one time
-  step per cycle), and the
-  bulk transfers: at the rising edge of ``start`` the stimulus memory is loaded from
-  :data:`STIM_FILE` with ``$readmemh``, at its falling edge the response, time and map memories
-  are written with ``$writememh`` (files in the simulator's working folder).
+  step per cycle), and the bulk transfers: at the rising edge of ``start`` the stimulus memory
+  is loaded from :data:`STIM_FILE` with ``$readmemh``, at its falling edge the response, time
+  and map memories are written with ``$writememh`` (files in the simulator's working folder).
+
+Throughput of the whole loop at 32768 granules: about 21,000 checked requests per CPU second
+(Python, the model and Verilator share one thread), about 40 simulated cycles per request.
 
 Timing of the player (cycle counts are the player's free-running ``cycle`` counter): a request
 accepted in the cycle ``a`` (``req.valid & req.ready`` high) whose response is first valid in
