@@ -24,7 +24,7 @@ from mmaccel.verif.formal.gfa_props import GFA_MUTATIONS
 from mmaccel.verif.gfa.reference import FreeRuns, GfaReference
 from mmaccel.verif.gfa.run import run_batch, run_scoreboard
 from mmaccel.verif.gfa.stimulus import GfaStimulus
-from mmaccel.verif.runner import CocotbFailure
+from mmaccel.verif.runner import CocotbFailure, SimulatorUnavailable
 
 
 def _ci(**fields: Any) -> GfaSimConfig:
@@ -67,6 +67,12 @@ def test_mode_is_checked() -> None:
     assert GfaSimConfig(granules=8).mode == "batch"
     with pytest.raises(SimConfigError, match="mode must be one of batch, scoreboard"):
         GfaSimConfig(granules=8, mode="fast")
+
+
+def test_batch_mode_needs_verilator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIM", "icarus")
+    with pytest.raises(SimulatorUnavailable, match="batch mode needs Verilator"):
+        run_batch(_ci(ops=10))
 
 
 def test_batch_regression() -> None:

@@ -11,8 +11,9 @@ Two modes, chosen by :attr:`GfaSimConfig.mode <mmaccel.verif.config.GfaSimConfig
   operation is visible to Python) and for the directed tests.
 
 Both build with Verilator by default (the scoreboard mode runs on Icarus with ``SIM=icarus``;
-the batch mode needs Verilator's ``--timing``; its waveform, with ``WAVES=1``, shows the clock
-as zero-width pulses: debug with the scoreboard mode) and return the same figures: operations,
+the batch mode needs Verilator's ``--timing``, so :func:`run_streams` runs the scoreboard mode
+under ``SIM=icarus``; the batch mode's waveform, with ``WAVES=1``, shows the clock as
+zero-width pulses: debug with the scoreboard mode) and return the same figures: operations,
 mismatches against the model, latency of ALLOC and FREE (``{mean, p99, max}`` cycles from
 request accepted to response valid) and the issue interval (cycles from one accepted request to
 the next). ``mmaccel sim gfa`` runs the regression (errors and back-pressure); ``mmaccel bench
@@ -27,6 +28,7 @@ deliberately broken allocator instead, to show that a mode catches the bug.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -81,6 +83,10 @@ def _core(mutation: str | None) -> tuple[Any, str]:
     return module.GranuleFrameAllocator, repr(GFA_MUTATIONS[mutation])
 
 
+def _icarus() -> bool:
+    return (os.environ.get("SIM") or "verilator").lower() == "icarus"
+
+
 def _params(config: GfaSimConfig) -> dict[str, int]:
     return {
         "granules": config.granules,
@@ -131,7 +137,7 @@ def run_streams(
     mmaccel.verif.runner.CocotbFailure
         A mismatch with the model (with ``fail_fast``) or a simulator failure.
     """
-    if config.mode == "batch":
+    if config.mode == "batch" and not _icarus():
         return run_batch(config, progress=progress, waves=waves, mutation=mutation)
     return run_scoreboard(config, progress=progress, waves=waves, mutation=mutation)
 
@@ -169,7 +175,19 @@ def run_batch(
     waves: bool | None = False,
     mutation: str | None = None,
 ) -> dict[str, Any]:
-    """:func:`run_streams` in the batch mode, whatever ``config.mode`` (Verilator only)."""
+    """:func:`run_streams` in the batch mode, whatever ``config.mode`` (Verilator only).
+
+    Raises
+    ------
+    mmaccel.verif.runner.SimulatorUnavailable
+        ``SIM=icarus`` is set (the batch top needs Verilator's ``--timing``).
+    """
+    if _icarus():
+        from mmaccel.verif.runner import SimulatorUnavailable
+
+        raise SimulatorUnavailable(
+            "the GFA batch mode needs Verilator (SIM=icarus is set): use mode='scoreboard'"
+        )
     from mmaccel.verif.gfa import player
     from mmaccel.verif.gfa.batch_tb import DEPTH_ENV, WATCHDOG_ENV
     from mmaccel.verif.runner import cached_verilog, run_reporting
