@@ -37,6 +37,7 @@ __all__ = [
     "SYNTH_PREPARE",
     "BuildError",
     "BuildResult",
+    "block_breakdown",
     "build_board",
     "count_cells",
     "parse_report",
@@ -185,6 +186,53 @@ def _summary(
     return luts, ffs, brams
 
 
+def block_breakdown(
+    netlist: Mapping[str, Any], prefix: str = "core.soc."
+) -> dict[str, dict[str, int]]:
+    """Cells of a flattened Yosys netlist per block: ``{block: {"LUT": n, "FF": n, "CARRY": n,
+    "RAM": n}}``.
+
+    Yosys names each cell after the net it drives, which carries the hierarchy
+    (``core.soc.gfa....``): a cell under ``prefix`` counts for the submodule that follows it,
+    cells of ``prefix``'s own module (the interconnect) for ``interconnect``, the rest for
+    ``other``. Only LUTs, flip-flops, carries and block RAMs are counted.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for name, cell in netlist["modules"]["top"]["cells"].items():
+        kind = cell["type"]
+        if kind in ("SB_LUT4", "LUT4"):
+            what = "LUT"
+        elif kind.startswith(("SB_DFF", "TRELLIS_FF")):
+            what = "FF"
+        elif kind in ("SB_CARRY", "CCU2C"):
+            what = "CARRY"
+        elif kind.startswith(("SB_RAM", "DP16KD")):
+            what = "RAM"
+        else:
+            continue
+        if name.startswith(prefix):
+            rest = name[len(prefix) :].split(".")
+            block = rest[0] if len(rest) > 1 else "interconnect"
+        else:
+            block = "other"
+        counts = out.setdefault(block, {"LUT": 0, "FF": 0, "CARRY": 0, "RAM": 0})
+        counts[what] += 1
+    return out
+
+
+def _soc_breakdown(folder: Path) -> str:
+    """`` Per block (Yosys): cpu 1081 LUT4 ...`` for a failed SoC build, or ``""``."""
+    netlist = folder / "top.json"
+    if not netlist.exists():
+        return ""
+    blocks = block_breakdown(json.loads(netlist.read_text()))
+    parts = [
+        f"{name} {c['LUT']} LUTs + {c['CARRY']} carries, {c['FF']} FFs, {c['RAM']} block RAMs"
+        for name, c in sorted(blocks.items(), key=lambda item: -item[1]["LUT"])
+    ]
+    return "\nper block (Yosys netlist): " + "; ".join(parts)
+
+
 def _overfull(folder: Path) -> str:
     """``: does not fit (ICESTORM_LC 5565/5280)`` when nextpnr's log shows a resource over 100 %."""
     tim = folder / "top.tim"
@@ -320,7 +368,10 @@ def build_board(
             tail = log.read_text(errors="replace").strip().splitlines()[-15:]
             raise BuildError(
                 f"{name} failed for {target.name} ({config.label()}) with exit status "
-                f"{proc.returncode}{_overfull(folder)}; log: {log}\n" + "\n".join(tail)
+                f"{proc.returncode}{_overfull(folder)}; log: {log}"
+                + (_soc_breakdown(folder) if soc and _overfull(folder) else "")
+                + "\n"
+                + "\n".join(tail)
             )
         say(f"[{target.name} {config.label()}]   done in {seconds[tool]:.1f} s")
     report_path = folder / "report.json"

@@ -112,6 +112,7 @@ def _run_build(args: argparse.Namespace) -> int:
 def _run_soc_build(args: argparse.Namespace, target: BoardTarget) -> int:
     from mmaccel.boards.build import build_board
     from mmaccel.boards.soc_top import soc_config
+    from mmaccel.firmware.toolchain import ToolchainError
 
     if args.ptmem_bytes is not None:
         print_error("--ptmem-bytes is not for --soc: the MMU's walker reads the SoC's RAM")
@@ -132,8 +133,12 @@ def _run_soc_build(args: argparse.Namespace, target: BoardTarget) -> int:
 
     try:
         result = build_board(target, config, build_dir=build_dir, progress=progress, seed=args.seed)
-    except ValueError as error:  # the firmware does not fit the RAM, say
-        print_error(str(error))
+    except (ValueError, ToolchainError) as error:  # the firmware does not fit the RAM, say
+        lines = [line for line in str(error).splitlines() if "error" in line] or [str(error)]
+        print_error(
+            f"the board firmware does not build for {config.label()} ({config.ram_size} bytes "
+            f"of RAM): " + " / ".join(line.strip() for line in lines[-3:])
+        )
         return 1
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
