@@ -12,6 +12,7 @@ bitstream's).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,34 @@ def test_soc_config_defaults_and_errors() -> None:
         SocBoardConfig(clock_mhz=75.0, tlb_entries=2)
     with pytest.raises(InvalidArgument, match="variant must be one of"):
         SocBoardConfig(clock_mhz=75.0, variant="huge")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["ulx3s-85f", "orangecrab-85f"])
+def test_build_soc_ecp5(board: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The SoC bitstreams at their defaults meet timing at 75 MHz or more (about 6 minutes)."""
+    import json
+
+    from mmaccel.cli import main
+
+    argv = ["build", "--board", board, "--soc", "--json", "--build-dir", str(tmp_path)]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["design"] == "soc" and out["timing_met"]
+    assert out["clock_mhz"] >= 75 and min(out["fmax_mhz"].values()) >= out["clock_mhz"]
+    assert out["config"]["granules"] == 65536 and out["config"]["tlb_entries"] == 16
+
+
+@pytest.mark.slow
+def test_build_soc_icebreaker_does_not_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The iCEBreaker SoC fails with the cell counts, per block, and no traceback."""
+    from mmaccel.cli import main
+
+    argv = ["build", "--board", "icebreaker", "--soc", "--build-dir", str(tmp_path)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "does not fit (ICESTORM_LC" in err and "/5280" in err
+    assert "per block" in err and "cpu " in err and "gfa " in err
+    assert "Traceback" not in err
