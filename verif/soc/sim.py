@@ -79,6 +79,7 @@ class SocConfig:
     tlb_entries: int = 8
     uart_divisor: int = 4
     trace_depth: int = 256
+    registered_bus: bool = False
 
     def build(self) -> Soc:
         """A new :class:`Soc` with these parameters and a load port."""

@@ -23,14 +23,13 @@ per occupancy.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from mmaccel.firmware.driver_build import GRAN_SOURCES, include_dirs
 from mmaccel.firmware.image import build_image
@@ -322,22 +321,11 @@ def summarize(runs: dict[str, SpeedRun]) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class _RegisteredBusConfig(SocConfig):
-    """:class:`SocConfig` with the bitstreams' registered data-bus decoder."""
-
-    registered_bus: bool = True
-
-
 def soc_config(granules: int, registered_bus: bool = False) -> SocConfig:
     """The SoC the bench runs on: ``full`` CPU, ``granules``, optionally the registered bus
     decoder of the bitstreams (``Soc(registered_bus=True)``: two cycles more per data-bus
     access)."""
-    if not registered_bus:
-        return SocConfig(variant=VARIANT, granules=granules)
-    if "registered_bus" in {f.name for f in dataclasses.fields(SocConfig)}:
-        return cast(Any, SocConfig)(variant=VARIANT, granules=granules, registered_bus=True)
-    return _RegisteredBusConfig(variant=VARIANT, granules=granules)
+    return SocConfig(variant=VARIANT, granules=granules, registered_bus=registered_bus)
 
 
 def _max_cycles(granules: int, calls: int) -> int:
