@@ -15,8 +15,14 @@ import json
 import sys
 from typing import Any
 
-from .command import Command
-from .params import add_entries_argument, add_gfa_arguments, check_gfa_run, gfa_sim_config
+from .command import Command, CommandFailed, UsageError
+from .params import (
+    add_entries_argument,
+    add_gfa_arguments,
+    check_gfa_run,
+    gfa_sim_config,
+    positive_float,
+)
 from .progress import ProgressBar
 
 __all__ = [
@@ -35,7 +41,7 @@ def configure_bench_model(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``mmaccel bench model``."""
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
-        "--seconds", type=float, default=1.0, help="time per benchmark (default: 1.0)"
+        "--seconds", type=positive_float, default=1.0, help="time per benchmark (default: 1.0)"
     )
     parser.set_defaults(func=_run_bench_model)
 
@@ -95,15 +101,15 @@ def _run_bench_gfa(args: argparse.Namespace) -> int:
 
     error = check_gfa_run(args)
     if error:
-        print(f"mmaccel bench gfa: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(error)
     bar = ProgressBar("ops")
     config = gfa_sim_config(args, checked=False, check_every=max(1, args.ops // 10))
     try:
         figures: dict[str, Any] = run_streams(config, progress=None if args.json else bar)
-    except (SimulatorUnavailable, CocotbFailure) as failure:
-        print(f"mmaccel bench gfa: {failure}", file=sys.stderr)
-        return 2
+    except SimulatorUnavailable as failure:
+        raise UsageError(str(failure)) from None
+    except CocotbFailure as failure:
+        raise CommandFailed(f"the benchmark failed: {failure}") from None
     figures["wall_seconds"] = round(bar.seconds(), 1)
     if args.json:
         print(json.dumps(figures))
@@ -229,8 +235,7 @@ def _run_bench_soc(args: argparse.Namespace) -> int:
     if not 1 <= args.seed < 2**32:
         error = error or f"--seed must be in 1..4294967295, not {args.seed}"
     if error:
-        print(f"mmaccel bench soc: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(error)
     calls = QUICK_CALLS if args.quick else args.calls
     bars: dict[int, ProgressBar] = {}
 
@@ -255,8 +260,7 @@ def _run_bench_soc(args: argparse.Namespace) -> int:
             phase=phase,
         )
     except (SimulatorUnavailable, CocotbFailure, SpeedError) as failure:
-        print(f"mmaccel bench soc: {failure}", file=sys.stderr)
-        return 2
+        raise UsageError(str(failure)) from None
     for bar in bars.values():
         bar.end()
     if args.json:

@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from .command import Command
+from .command import Command, CommandFailed, UsageError
 from .params import add_entries_argument, add_gfa_arguments, check_gfa_run, gfa_sim_config
 from .progress import ProgressBar
 
@@ -45,8 +45,7 @@ def _run_sim_mmu(args: argparse.Namespace) -> int:
 
     accesses = 10_000_000 if args.soak else args.accesses
     if accesses <= 0:
-        print(f"mmaccel sim mmu: --accesses must be positive, not {accesses}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--accesses must be positive, not {accesses}")
     print(
         f"mmu: {accesses} accesses on {args.entries} TLB entries, seed {args.seed} "
         "(cocotb on Verilator; the first build takes a minute)",
@@ -61,8 +60,7 @@ def _run_sim_mmu(args: argparse.Namespace) -> int:
         )
     except CocotbFailure as failure:
         bar.end()
-        print(f"mmu: FAILED: {failure}", file=sys.stderr)
-        return 1
+        raise CommandFailed(f"the regression failed: {failure}") from None
     bar(figures["accesses"], accesses, figures["mismatches"])
     bar.end()
     print(
@@ -92,18 +90,17 @@ def _run_sim_gfa(args: argparse.Namespace) -> int:
 
     error = check_gfa_run(args)
     if error:
-        print(f"mmaccel sim gfa: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(error)
     bar = ProgressBar("ops")
     config = gfa_sim_config(args, checked=True, check_every=1000)
     try:
         summary = run_streams(config, progress=bar)
     except SimulatorUnavailable as failure:
-        print(f"\nmmaccel sim gfa: {failure}", file=sys.stderr)
-        return 2
+        bar.end()
+        raise UsageError(str(failure)) from None
     except CocotbFailure as failure:
-        print(f"\nmmaccel sim gfa: FAILED: {failure}", file=sys.stderr)
-        return 1
+        bar.end()
+        raise CommandFailed(f"the regression failed: {failure}") from None
     ops = summary["ops"]
     bar(ops, ops, summary["mismatches"])
     bar.end()
@@ -154,8 +151,7 @@ def _check_sim_soc(args: argparse.Namespace) -> str | None:
 def _run_sim_soc(args: argparse.Namespace) -> int:
     error = _check_sim_soc(args)
     if error:
-        print(f"mmaccel sim soc: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(error)
     from mmaccel.firmware.toolchain import ToolchainError
     from mmaccel.verif.runner import CocotbFailure, SimulatorUnavailable
     from mmaccel.verif.soc.sim import FirmwareTimeout, SocConfig
@@ -175,12 +171,10 @@ def _run_sim_soc(args: argparse.Namespace) -> int:
         summary = run_workload(config, params, progress=bar)
     except SimulatorUnavailable as failure:
         bar.end()
-        print(f"mmaccel sim soc: {failure}", file=sys.stderr)
-        return 2
+        raise UsageError(str(failure)) from None
     except (CocotbFailure, FirmwareTimeout, ToolchainError) as failure:
         bar.end()
-        print(f"soc: FAILED: {failure}", file=sys.stderr)
-        return 1
+        raise CommandFailed(f"the workload failed: {failure}") from None
     ops = summary["ops"]
     done = ops["hw"] + ops["sw"] + summary["translations"]
     bar(done, done, summary["mismatches"])
