@@ -47,15 +47,20 @@ def configure_bench_model(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_bench_model(args: argparse.Namespace) -> int:
-    from mmaccel.verif.bench.model import run_model_benches
+    from mmaccel.verif.bench.model import check_targets, run_model_benches
 
     figures = run_model_benches(args.seconds, progress=not args.json)
+    targets = check_targets(figures)
     if args.json:
-        print(json.dumps(figures))
+        print(json.dumps({**figures, "targets": targets}))
     else:
         width = max(len(k) for k in figures)
         for key, value in figures.items():
-            print(f"{key:<{width}}  {value}")
+            verdict = ""
+            if key in targets:
+                goal = targets[key]
+                verdict = f"  (target {goal['target']}: {'met' if goal['met'] else 'NOT met'})"
+            print(f"{key:<{width}}  {value}{verdict}")
     return 0
 
 

@@ -113,6 +113,19 @@ def test_bench_model_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     figures = json.loads(capsys.readouterr().out)
     assert figures["heap_ops_per_s"] > 0
     assert figures["gran_ops_per_s"] > 0
+    targets = figures["targets"]
+    assert set(targets) == {
+        "heap_ops_per_s",
+        "gran_ops_per_s",
+        "slab_ops_per_s",
+        "slab_cost_ratio_100k_to_1k",
+    }
+    for name, verdict in targets.items():
+        assert verdict["value"] == figures[name]
+        op, bound = verdict["target"].split()
+        assert verdict["met"] == (
+            figures[name] >= float(bound) if op == ">=" else figures[name] <= float(bound)
+        )
 
 
 def test_one_documented_exception_tree() -> None:
