@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from mmaccel.boards.targets import BOARDS, BoardTarget, get_board
-from mmaccel.sw.errors import MemoryManagerError
+from mmaccel.sw.errors import InvalidArgument, MemoryManagerError
 
-from .command import Command, print_error
+from .command import Command, UsageError, print_error
 
 __all__ = ["COMMANDS", "configure_build"]
 
@@ -89,6 +89,8 @@ def _run_build(args: argparse.Namespace) -> int:
             seed=args.seed,
             clock_mhz=args.clock_mhz,
         )
+    except InvalidArgument as error:
+        raise UsageError(str(error)) from None
     except MemoryManagerError as error:
         print_error(str(error))
         return 1
@@ -115,8 +117,7 @@ def _run_soc_build(args: argparse.Namespace, target: BoardTarget) -> int:
     from mmaccel.firmware.toolchain import ToolchainError
 
     if args.ptmem_bytes is not None:
-        print_error("--ptmem-bytes is not for --soc: the MMU's walker reads the SoC's RAM")
-        return 1
+        raise UsageError("--ptmem-bytes is not for --soc: the MMU's walker reads the SoC's RAM")
     config = soc_config(
         target,
         clock_mhz=args.clock_mhz,
@@ -163,7 +164,9 @@ COMMANDS = [
         configure_build,
         "Build a board's bitstream with the YoWASP tools (Yosys, nextpnr) and report its size "
         "(logic cells, flip-flops, block RAMs), Fmax and whether timing is met at the board "
-        "clock. Sizes not given are the board's defaults (see `mmaccel boards`). Exit status "
-        "1 when a tool or a size fails, 3 when timing is not met.",
+        "clock. Sizes not given are the board's defaults (see `mmaccel boards`). With --soc, "
+        "the RISC-V SoC (VexRiscv, allocator, MMU, UART) with its board firmware in RAM. "
+        "Exit status 2 for a size or option the board rejects, 1 when a tool fails or the "
+        "design does not fit, 3 when timing is not met.",
     ),
 ]

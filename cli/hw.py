@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from mmaccel.sw.errors import MemoryManagerError
+from mmaccel.sw.errors import InvalidArgument, MemoryManagerError
 
-from .command import Command, print_error
+from .command import Command, UsageError, print_error
 
 __all__ = ["COMMANDS", "configure_selftest"]
 
@@ -40,6 +40,8 @@ def _run_selftest(args: argparse.Namespace) -> int:
             translations=args.translations,
             log=None if args.json else print,
         )
+    except InvalidArgument as error:
+        raise UsageError(str(error)) from None
     except MemoryManagerError as error:
         print_error(str(error))
         return 1

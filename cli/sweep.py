@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from mmaccel.boards.targets import BOARDS, get_board
-from mmaccel.sw.errors import MemoryManagerError
+from mmaccel.sw.errors import InvalidArgument, MemoryManagerError
 
-from .command import Command, print_error
+from .command import Command, UsageError, print_error
 
 __all__ = ["COMMANDS", "configure_sweep"]
 
@@ -68,6 +68,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
             plot=not args.no_plot,
             progress=lambda text: print(text, file=sys.stderr, flush=True),
         )
+    except InvalidArgument as error:
+        raise UsageError(str(error)) from None
     except MemoryManagerError as error:
         print_error(str(error))
         return 1

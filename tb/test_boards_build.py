@@ -77,8 +77,9 @@ def test_config_overrides() -> None:
 def test_build_cli_rejects_bad_size(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     status = main(["build", "--board", "icebreaker", "--granules", "70000",
                    "--build-dir", str(tmp_path / "b")])  # fmt: skip
-    assert status == 1
-    assert "granules must be" in capsys.readouterr().err
+    assert status == 2  # a usage error
+    err = capsys.readouterr().err
+    assert err.startswith("mmaccel build: error: ") and "granules must be" in err
     assert not (tmp_path / "b").exists()  # nothing was built
 
 
