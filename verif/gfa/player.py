@@ -14,8 +14,9 @@ and compares whole batches:
 - :func:`sim_wrapper` is the Verilog top ``gfa_batch_sim`` around the player's Verilog: the
   memories, a clock generated in the simulation (no Python callback per clock edge, one time
   step per cycle), and the bulk transfers: at the rising edge of ``start`` the stimulus memory
-  is loaded from :data:`STIM_FILE` with ``$readmemh``, at its falling edge the response, time
-  and map memories are written with ``$writememh`` (files in the simulator's working folder).
+  is loaded from :data:`STIM_FILE` with ``$readmemh``, at its falling edge the batch's entries
+  of the response and time memories (and the map memory after a map check) are written with
+  ``$writememh`` (files in the simulator's working folder).
 
 Throughput of the whole loop at 32768 granules: about 21,000 checked requests per CPU second
 (Python, the model and Verilator share one thread), about 40 simulated cycles per request.
@@ -357,10 +358,12 @@ def sim_wrapper(player_verilog: str, *, depth: int, words: int) -> tuple[str, li
         "  end\n"
         f'  always @(posedge start) $readmemh("{STIM_FILE}", stim);\n'
         "  always @(negedge start) begin\n"
-        f'    $writememh("{RESP_FILE}", resp);\n'
-        f'    $writememh("{VALID_FILE}", vtime);\n'
-        f'    $writememh("{ACC_FILE}", atime);\n'
-        f'    $writememh("{MAP_FILE}", gat);\n'
+        "    if (count != 0) begin\n"
+        f'      $writememh("{RESP_FILE}", resp, 0, count - 1);\n'
+        f'      $writememh("{VALID_FILE}", vtime, 0, count - 1);\n'
+        f'      $writememh("{ACC_FILE}", atime, 0, count - 1);\n'
+        "    end\n"
+        f'    if (map_check) $writememh("{MAP_FILE}", gat);\n'
         "  end\n"
         f"  {PLAYER_TOPLEVEL} player (\n" + ",\n".join(conns) + "\n  );\n"
         "endmodule\n"
