@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from .command import Command
+from .command import Command, CommandFailed, UsageError
 
 __all__ = ["COMMANDS", "configure_bench_sim"]
 
@@ -44,17 +44,11 @@ def _run_bench_sim(args: argparse.Namespace) -> int:
     from mmaccel.verif.runner import CocotbFailure, SimulatorUnavailable
 
     if args.ops < 1:
-        print(f"mmaccel bench sim: --ops must be at least 1, not {args.ops}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--ops must be at least 1, not {args.ops}")
     if not 1 <= args.granules <= MAX_GRANULES:
-        print(
-            f"mmaccel bench sim: --granules must be in 1..{MAX_GRANULES}, not {args.granules}",
-            file=sys.stderr,
-        )
-        return 2
+        raise UsageError(f"--granules must be in 1..{MAX_GRANULES}, not {args.granules}")
     if args.mmu < 0:
-        print(f"mmaccel bench sim: --mmu must not be negative, not {args.mmu}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--mmu must not be negative, not {args.mmu}")
     if not args.json:
         print("bench sim: measuring (builds first if needed) ...", file=sys.stderr, flush=True)
     try:
@@ -62,11 +56,9 @@ def _run_bench_sim(args: argparse.Namespace) -> int:
             granules=args.granules, ops=args.ops, seed=args.seed, mmu_accesses=args.mmu
         )
     except SimulatorUnavailable as failure:
-        print(f"mmaccel bench sim: {failure}", file=sys.stderr)
-        return 2
+        raise UsageError(str(failure)) from None
     except CocotbFailure as failure:
-        print(f"mmaccel bench sim: FAILED: {failure}", file=sys.stderr)
-        return 1
+        raise CommandFailed(f"the regression failed: {failure}") from None
     if args.json:
         print(json.dumps(figures))
     else:
