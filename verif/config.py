@@ -151,7 +151,7 @@ GFA_MODES = ("batch", "scoreboard")
 
 @dataclass(frozen=True, kw_only=True)
 class GfaSimConfig(SimConfig):
-    """A run of the allocator's stream test bench (:mod:`mmaccel.verif.gfa.streams_tb`).
+    """A run of the allocator's regression (:mod:`mmaccel.verif.gfa.run`: batch or scoreboard).
 
     Members
     -------
