@@ -97,6 +97,11 @@ def configure_bench_gfa(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ops", type=int, default=20000, help="requests (default 20000)")
     parser.add_argument("--seed", type=int, default=1, help="seed (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--scoreboard",
+        action="store_true",
+        help="per-operation cocotb scoreboard instead of the batch mode (slower; for debugging)",
+    )
     parser.set_defaults(func=_run_bench_gfa)
 
 
@@ -109,6 +114,10 @@ def _run_bench_gfa(args: argparse.Namespace) -> int:
         raise UsageError(error)
     bar = ProgressBar("ops")
     config = gfa_sim_config(args, checked=False, check_every=max(1, args.ops // 10))
+    if args.scoreboard:
+        from dataclasses import replace
+
+        config = replace(config, mode="scoreboard")
     try:
         figures: dict[str, Any] = run_streams(config, progress=None if args.json else bar)
     except SimulatorUnavailable as failure:

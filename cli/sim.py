@@ -81,6 +81,11 @@ def configure_sim_gfa(parser: argparse.ArgumentParser) -> None:
     add_gfa_arguments(parser, 4096)
     parser.add_argument("--ops", type=int, default=10000, help="random requests (default 10000)")
     parser.add_argument("--seed", type=int, default=1, help="seed (default 1)")
+    parser.add_argument(
+        "--scoreboard",
+        action="store_true",
+        help="per-operation cocotb scoreboard instead of the batch mode (slower; for debugging)",
+    )
     parser.set_defaults(func=_run_sim_gfa)
 
 
@@ -93,6 +98,10 @@ def _run_sim_gfa(args: argparse.Namespace) -> int:
         raise UsageError(error)
     bar = ProgressBar("ops")
     config = gfa_sim_config(args, checked=True, check_every=1000)
+    if args.scoreboard:
+        from dataclasses import replace
+
+        config = replace(config, mode="scoreboard")
     try:
         summary = run_streams(config, progress=bar)
     except SimulatorUnavailable as failure:
