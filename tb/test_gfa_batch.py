@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mmaccel.cli import main
+from mmaccel.cli import build_parser, main
 from mmaccel.sw import GranuleAllocator
 from mmaccel.verif.bench.sim import sim_rates
 from mmaccel.verif.config import GfaSimConfig, SimConfigError
@@ -132,6 +132,13 @@ def test_bench_sim_arguments(
 ) -> None:
     assert main(["bench", "sim", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("group", ["sim", "bench"])
+def test_scoreboard_flag(group: str) -> None:
+    parser = build_parser()
+    assert parser.parse_args([group, "gfa", "--scoreboard"]).scoreboard is True
+    assert parser.parse_args([group, "gfa"]).scoreboard is False
 
 
 def _failure_text(failure: CocotbFailure) -> str:
