@@ -2,8 +2,9 @@
 
 - ``mmaccel sim mmu``: the MMU's regression on Verilator (random translations over remapped
   address spaces, every answer compared with the model's);
-- ``mmaccel sim gfa``: the granule allocator's stream regression (random requests with errors
-  and back-pressure, the whole map compared every 1000);
+- ``mmaccel sim gfa``: the granule allocator's regression (random requests with errors and
+  back-pressure, every response and, every 1000, the whole map compared with the model), in
+  the batch mode (``--scoreboard``: one request at a time from Python);
 - ``mmaccel sim soc``: the SoC's firmware workload (the C driver's calls on both back ends and
   MMU translations through the probe, every traced result checked against the model).
 
@@ -214,12 +215,16 @@ COMMANDS = [
     ),
     Command(
         ("sim", "gfa"),
-        "granule allocator: cocotb stream regression against the model (progress, summary)",
+        "granule allocator: cocotb regression against the model (progress, summary)",
         configure_sim_gfa,
-        "The granule allocator's cocotb stream regression against the model: random requests "
-        "with invalid ones and back-pressure, the whole map compared every 1000 requests, "
-        "stopping at the first mismatch. Draws a progress bar on standard error and prints one "
-        "summary line; exit status 1 on a mismatch, 2 on bad parameters or a missing simulator.",
+        "The granule allocator's cocotb regression against the model: random requests with "
+        "invalid ones and back-pressure, every response and (every 1000 requests) the whole map "
+        "compared, stopping at the first mismatch. By default in the batch mode (the model "
+        "predicts a batch, a player in the simulation runs it with back-pressure made in "
+        "hardware, Python compares the whole batch); --scoreboard drives and checks one request "
+        "at a time, for debugging with waveforms. Draws a progress bar on standard error and "
+        "prints one summary line; exit status 1 on a mismatch, 2 on bad parameters or a missing "
+        "simulator.",
     ),
     Command(
         ("sim", "soc"),
