@@ -44,6 +44,7 @@ from cocotb.triggers import First, RisingEdge, Timer
 
 from mmaccel.hdl.gfa import GfaOp, GfaRequest, GfaResponse
 from mmaccel.verif.config import EventWriter, GfaSimConfig
+from mmaccel.verif.gfa.latency import latency_figures, stats
 from mmaccel.verif.gfa.player import (
     ACC_FILE,
     MAP_FILE,
@@ -95,14 +96,6 @@ def unpack_response(bits: int) -> GfaResult:
     """A :class:`GfaResult` from the bits of ``resp.payload``."""
     status, addr, free, largest = ((bits >> o) & m for o, m in _RESP_FIELDS)
     return GfaResult(status, addr, free, largest)
-
-
-def _stats(values: list[int]) -> dict[str, float]:
-    if not values:
-        return {"mean": 0.0, "p99": 0, "max": 0}
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, (99 * len(ordered)) // 100)]
-    return {"mean": round(sum(values) / len(values), 2), "p99": p99, "max": ordered[-1]}
 
 
 class BatchBench:
@@ -258,20 +251,10 @@ class BatchBench:
             "mismatches": self.mismatch_count,
             "first_mismatch": self.mismatches[0] if self.mismatches else "",
             "map_checks": self.map_checks,
-            "alloc_cycles": _stats(self.latency["alloc"]),
-            "free_cycles": _stats(self.latency["free"]),
-            "alloc_upto32_cycles": _stats(self.latency["alloc32"]),
-            "free_upto32_cycles": _stats(self.latency["free32"]),
-            "other_cycles": _stats(self.other_latency),
-            "latency_cycles": _stats(self.all_latency),
-            "occupancy_min": round(self.occ_seen[0], 3),
-            "occupancy_max": round(self.occ_seen[1], 3),
-            "alloc_free_upto32_max_by_occupancy": {
-                f"{10 * k}-{10 * k + 10}%": max(v) for k, v in sorted(self.by_occupancy.items())
-            },
-            "issue_interval_cycles": {
-                k: v for k, v in _stats(self.issue).items() if k in ("mean", "max")
-            },
+            **latency_figures(
+                self.latency, self.other_latency, self.by_occupancy, self.occ_seen, self.issue
+            ),
+            "latency_cycles": stats(self.all_latency),
             "seconds": round(seconds, 3),
             "simulation_seconds": round(self.play_seconds, 3),
             "cycles": self.cycles,

@@ -30,6 +30,7 @@ from cocotb.utils import get_sim_time
 
 from mmaccel.hdl.gfa import GfaOp, GfaRequest, GfaResponse
 from mmaccel.verif.config import EventWriter, GfaSimConfig
+from mmaccel.verif.gfa.latency import latency_figures
 from mmaccel.verif.gfa.reference import GfaReference, GfaResult, Request, code
 from mmaccel.verif.gfa.stimulus import GfaStimulus, directed_requests
 
@@ -55,14 +56,6 @@ def unpack_response(bits: int) -> GfaResult:
         return (bits >> field.offset) & ((1 << field.width) - 1)
 
     return GfaResult(get("status"), get("addr"), get("free_count"), get("largest_run"))
-
-
-def _stats(values: list[int]) -> dict[str, float]:
-    if not values:
-        return {"mean": 0.0, "p99": 0, "max": 0}
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, (99 * len(ordered)) // 100)]
-    return {"mean": round(sum(values) / len(values), 2), "p99": p99, "max": ordered[-1]}
 
 
 class StreamBench:
@@ -213,19 +206,9 @@ class StreamBench:
             "ops": ops,
             "mismatches": len(self.mismatches),
             "map_checks": self.map_checks,
-            "alloc_cycles": _stats(self.latency["alloc"]),
-            "free_cycles": _stats(self.latency["free"]),
-            "alloc_upto32_cycles": _stats(self.latency["alloc32"]),
-            "free_upto32_cycles": _stats(self.latency["free32"]),
-            "other_cycles": _stats(self.other_latency),
-            "occupancy_min": round(self.occ_seen[0], 3),
-            "occupancy_max": round(self.occ_seen[1], 3),
-            "alloc_free_upto32_max_by_occupancy": {
-                f"{10 * k}-{10 * k + 10}%": max(v) for k, v in sorted(self.by_occupancy.items())
-            },
-            "issue_interval_cycles": {
-                k: v for k, v in _stats(self.issue).items() if k in ("mean", "max")
-            },
+            **latency_figures(
+                self.latency, self.other_latency, self.by_occupancy, self.occ_seen, self.issue
+            ),
         }
 
 
