@@ -83,6 +83,8 @@ def test_batch_regression() -> None:
     assert summary["mismatches"] == 0 and summary["first_mismatch"] == ""
     assert summary["map_checks"] == 10
     assert summary["alloc_upto32_cycles"]["max"] == 40
+    histogram = {int(c): n for c, n in summary["histograms"]["alloc <= 32"].items()}
+    assert max(histogram) == 40 and all(n > 0 for n in histogram.values())
     assert summary["occupancy_max"] > 0.9
 
 
