@@ -40,7 +40,8 @@ first one only (memalign); the others always hold, because the original corrupts
   malloc and realloc alone. On a 64 KiB heap whose ``struct mm_heap_s`` sits at its start
   (``Heap(PhysicalMemory(0x20000), 0x101b0, 0xfe50, pointer_size=8, nodelist=0x10000)``),
   ``p = malloc(64952); realloc(p, 65040)`` needs 96 of the last free chunk's 112 bytes and
-  would leave 16, less than a free node's 24: NuttX's ``DEBUGASSERT(prev->size >=
+  would leave 16, less than a free node's 24 (with a 0x1f0-byte heap structure,
+  ``realloc(p, 64984)`` needs 32 of 48): NuttX's ``DEBUGASSERT(prev->size >=
   SIZEOF_MM_FREENODE)`` fires and its end guard is overwritten. The model takes the whole
   neighbour instead.
 - Region sizes are limited so that the ``preceding`` field and its flag never collide:

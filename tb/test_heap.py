@@ -605,26 +605,35 @@ def test_check_finds_list_damage() -> None:
 
 
 @pytest.mark.parametrize("nuttx_quirks", [False, True])
-def test_growing_realloc_takes_a_too_small_rest_of_the_last_chunk(nuttx_quirks: bool) -> None:
+@pytest.mark.parametrize(
+    ("struct_size", "grow_to", "last_free"),
+    [
+        (0x1B0, 65040, 112),  # the model's own node list size
+        (0x1F0, 64984, 48),  # a larger struct mm_heap_s (its lock too): the reported case
+    ],
+)
+def test_growing_realloc_takes_a_too_small_rest_of_the_last_chunk(
+    nuttx_quirks: bool, struct_size: int, grow_to: int, last_free: int
+) -> None:
     """8-byte pointers, the heap structure at the start of a 64 KiB heap: the region's last
-    free chunk is 112 bytes, not a multiple of MM_MIN_CHUNK. Growing a block by 96 bytes into
-    it would leave 16, less than a free node (NuttX 10.2.0 asserts and overwrites its end
+    free chunk (112 or 48 bytes) is not a multiple of MM_MIN_CHUNK. Growing the block into it
+    would leave 16 bytes, less than a free node (NuttX 10.2.0 asserts and overwrites its end
     guard); the model takes the whole chunk, with or without nuttx_quirks."""
     heap = Heap(
         PhysicalMemory(0x20000),
-        0x10000 + 0x1B0,
-        0x10000 - 0x1B0,
+        0x10000 + struct_size,
+        0x10000 - struct_size,
         pointer_size=8,
         nodelist=0x10000,
         nuttx_quirks=nuttx_quirks,
     )
     p = heap.malloc(64952)
     assert p is not None
-    assert heap.mallinfo().fordblks == 112
-    assert heap.realloc(p, 65040) == p
+    assert heap.mallinfo().fordblks == last_free
+    assert heap.realloc(p, grow_to) == p
     info = heap.mallinfo()
     assert (info.ordblks, info.fordblks, info.uordblks) == (0, 0, info.arena)
-    assert heap.malloc_size(p) >= 65040
+    assert heap.malloc_size(p) >= grow_to
     heap.check()
     heap.free(p)
     heap.check()
