@@ -32,6 +32,7 @@ from mmaccel.hdl.uart.transceiver import baud_divisor
 from mmaccel.sw.errors import InvalidArgument
 
 from .targets import MAX_GRANULES, TLB_RANGE, BoardTarget
+from .top import connect_uart_and_leds
 
 __all__ = [
     "SOC_DEFAULTS",
@@ -365,25 +366,6 @@ class SocBoardTop(Elaboratable):
             m.d.comb += sync.clk.eq(pll_clk)
             m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
         m.submodules.core = core
-        uart = platform.request(*self.target.uart, dir="-")
-        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
-        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
-        m.d.comb += [core.rx.eq(rx.i), tx.o.eq(core.tx)]
-        bit = 0
-        for name, number in self.target.leds:
-            if bit >= 3:
-                break
-            led = platform.request(name, number, dir="-")
-            if name == "rgb_led":
-                # green: alive, red: FAIL, blue: PASS
-                for colour, index in (("g", 0), ("r", 1), ("b", 2)):
-                    buffer = io.Buffer("o", getattr(led, colour))
-                    m.submodules[f"led_{colour}"] = buffer
-                    m.d.comb += buffer.o.eq(core.leds[index])
-                bit += 3
-            else:
-                buffer = io.Buffer("o", led)
-                m.submodules[f"{name}_{number}"] = buffer
-                m.d.comb += buffer.o.eq(core.leds[bit])
-                bit += 1
+        # green: alive, red: FAIL, blue: PASS (on an RGB LED)
+        connect_uart_and_leds(m, platform, self.target, core)
         return m

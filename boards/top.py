@@ -54,6 +54,7 @@ __all__ = [
     "BoardTop",
     "Ice40SpramRAM",
     "MmuProbe",
+    "connect_uart_and_leds",
 ]
 
 #: Byte address of each block on the bridge's bus.
@@ -540,6 +541,32 @@ class BoardCore(wiring.Component):
         return m
 
 
+def connect_uart_and_leds(m: Module, platform: Any, target: BoardTarget, core: Any) -> None:
+    """Put ``core``'s ``rx``/``tx`` on the board's UART pins and its ``leds`` bits on the
+    board's LEDs, in order, until the bits run out (an RGB LED takes three: green, red,
+    blue)."""
+    uart = platform.request(*target.uart, dir="-")
+    m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+    m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+    m.d.comb += [core.rx.eq(rx.i), tx.o.eq(core.tx)]
+    bit = 0
+    for name, number in target.leds:
+        if bit >= len(core.leds):
+            break
+        led = platform.request(name, number, dir="-")
+        if name == "rgb_led":
+            for colour, index in (("g", 0), ("r", 1), ("b", 2)):
+                buffer = io.Buffer("o", getattr(led, colour))
+                m.submodules[f"led_{colour}"] = buffer
+                m.d.comb += buffer.o.eq(core.leds[index])
+            bit += 3
+        else:
+            buffer = io.Buffer("o", led)
+            m.submodules[f"{name}_{number}"] = buffer
+            m.d.comb += buffer.o.eq(core.leds[bit])
+            bit += 1
+
+
 class BoardTop(Elaboratable):
     """:class:`BoardCore` on a board's pins: clock, reset, the host UART and the LEDs.
 
@@ -561,22 +588,5 @@ class BoardTop(Elaboratable):
         m.submodules.core = core = BoardCore(
             self.config, clk_hz=clk_hz, spram=self.target.family == "ice40"
         )
-        uart = platform.request(*self.target.uart, dir="-")
-        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
-        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
-        m.d.comb += [core.rx.eq(rx.i), tx.o.eq(core.tx)]
-        bit = 0
-        for name, number in self.target.leds:
-            led = platform.request(name, number, dir="-")
-            if name == "rgb_led":
-                for colour, index in (("g", 0), ("r", 1), ("b", 2)):
-                    buffer = io.Buffer("o", getattr(led, colour))
-                    m.submodules[f"led_{colour}"] = buffer
-                    m.d.comb += buffer.o.eq(core.leds[index])
-                bit += 3
-            else:
-                buffer = io.Buffer("o", led)
-                m.submodules[f"{name}_{number}"] = buffer
-                m.d.comb += buffer.o.eq(core.leds[bit])
-                bit += 1
+        connect_uart_and_leds(m, platform, self.target, core)
         return m

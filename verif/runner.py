@@ -81,6 +81,7 @@ __all__ = [
     "run_reporting",
     "self_clocked_build_args",
     "simulator_env",
+    "write_self_clocked_top",
 ]
 
 #: Verilator warnings silenced in :func:`lint_verilog`, with the reason each is acceptable in
@@ -340,6 +341,51 @@ def self_clocked_build_args(cxx_opt: str = "-O2") -> tuple[str, ...]:
         "--x-initial",
         "fast",
     )
+
+
+def write_self_clocked_top(
+    verilog: str,
+    folder: Path,
+    *,
+    module: str,
+    top: str,
+    instance: str,
+    half_period_ns: int,
+    vlt_name: str,
+) -> tuple[Path, Path, list[str]]:
+    """A Verilog top ``top`` with the ports of ``module`` (in ``verilog``) whose ``clk`` is
+    generated inside, and a Verilator control file making only its ports public.
+
+    The clock toggles in Verilator's own scheduler (``--timing``, see
+    :func:`self_clocked_build_args`), so no VPI callback runs per clock edge; ``clk`` is an
+    output a bench can still wait on. Returns the top's path, the control file's path
+    (``folder / vlt_name``) and the port names.
+    """
+    body = verilog[verilog.index(f"module {module}(") :]
+    body = body[: body.index("endmodule")]
+    ports = re.findall(
+        r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(\[\d+:\d+\]\s*)?(\w+);", body, re.M
+    )
+    decls, conns, names = [], [], []
+    for direction, width, name in ports:
+        conns.append(f"    .{name}({name})")
+        decls.append("  output reg clk" if name == "clk" else f"  {direction} {width or ''}{name}")
+        names.append(name)
+    text = (
+        "`timescale 1ns/1ps\n"
+        f"module {top}(\n" + ",\n".join(decls) + "\n);\n"
+        "  initial clk = 1'b0;\n"
+        f"  always #{half_period_ns} clk = ~clk;\n"
+        f"  {module} {instance} (\n" + ",\n".join(conns) + "\n  );\n"
+        "endmodule\n"
+    )
+    wrapper = folder / f"{top}.sv"
+    wrapper.write_text(text)
+    lines = ["`verilator_config"]
+    lines += [f'public_flat_rw -module "{top}" -var "{name}"' for name in names]
+    vlt = folder / vlt_name
+    vlt.write_text("\n".join(lines) + "\n")
+    return wrapper, vlt, names
 
 
 # -- Verilog ---------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ Example::
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from mmaccel.hdl.verilog import to_verilog
 from mmaccel.sw import GranuleAllocator, PhysicalMemory
 from mmaccel.sw.errors import MemoryManagerError, TranslationFault
 from mmaccel.sw.sv32 import Access, Priv, translate_sv32
+from mmaccel.verif.runner import write_self_clocked_top
 
 __all__ = [
     "CLK_NS",
@@ -75,37 +75,6 @@ class OutputCheck:
     cycles: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def _wrapper(verilog: str, folder: Path) -> tuple[Path, Path]:
-    """A top ``soc_board_sim`` generating ``clk`` inside (no Python clock), and a .vlt file
-    making only its ports public."""
-    body = verilog[verilog.index(f"module {TOPLEVEL}(") :]
-    body = body[: body.index("endmodule")]
-    ports = re.findall(
-        r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(\[\d+:\d+\]\s*)?(\w+);", body, re.M
-    )
-    decls, conns, names = [], [], []
-    for direction, width, name in ports:
-        conns.append(f"    .{name}({name})")
-        decls.append("  output reg clk" if name == "clk" else f"  {direction} {width or ''}{name}")
-        names.append(name)
-    half = CLK_NS // 2
-    text = (
-        "`timescale 1ns/1ps\n"
-        f"module {SIM_TOPLEVEL}(\n" + ",\n".join(decls) + "\n);\n"
-        "  initial clk = 1'b0;\n"
-        f"  always #{half} clk = ~clk;\n"
-        f"  {TOPLEVEL} top (\n" + ",\n".join(conns) + "\n  );\n"
-        "endmodule\n"
-    )
-    wrapper = folder / f"{SIM_TOPLEVEL}.sv"
-    wrapper.write_text(text)
-    vlt = folder / f"{SIM_TOPLEVEL}.vlt"
-    lines = ["`verilator_config"]
-    lines += [f'public_flat_rw -module "{SIM_TOPLEVEL}" -var "{n}"' for n in names]
-    vlt.write_text("\n".join(lines) + "\n")
-    return wrapper, vlt
-
-
 def run_board_soc(
     config: SocBoardConfig, *, max_cycles: int = 3_000_000, registered_bus: bool = True
 ) -> BoardRun:
@@ -123,7 +92,15 @@ def run_board_soc(
     verilog = to_verilog(core, TOPLEVEL)
     with tempfile.TemporaryDirectory(prefix="mmaccel-soc-board-") as tmp:
         folder = Path(tmp)
-        wrapper, vlt = _wrapper(verilog, folder)
+        wrapper, vlt, _ = write_self_clocked_top(
+            verilog,
+            folder,
+            module=TOPLEVEL,
+            top=SIM_TOPLEVEL,
+            instance="top",
+            half_period_ns=CLK_NS // 2,
+            vlt_name=f"{SIM_TOPLEVEL}.vlt",
+        )
         out = folder / "run.json"
         result = run_cocotb(
             verilog,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import re
 import struct
 import tempfile
 import threading
@@ -33,7 +32,12 @@ from mmaccel.hdl.soc.cpu import verilog_file
 from mmaccel.hdl.soc.memory_map import DEFAULT_GFA_HEAP_BASE, DEFAULT_RAM_SIZE
 from mmaccel.hdl.soc.soc import Soc
 from mmaccel.hdl.verilog import to_verilog
-from mmaccel.verif.runner import CocotbResult, run_cocotb, self_clocked_build_args
+from mmaccel.verif.runner import (
+    CocotbResult,
+    run_cocotb,
+    self_clocked_build_args,
+    write_self_clocked_top,
+)
 
 __all__ = [
     "DEFAULT_MAX_CYCLES",
@@ -123,54 +127,11 @@ def build_verilog(config: SocConfig) -> str:
     return to_verilog(config.build(), TOPLEVEL)
 
 
-def _ports_vlt(module: str, names: Sequence[str], folder: Path) -> Path:
-    """A Verilator control file making only ``module``'s ports public (for VPI)."""
-    lines = ["`verilator_config"]
-    lines += [f'public_flat_rw -module "{module}" -var "{name}"' for name in names]
-    vlt = folder / f"{module}_ports.vlt"
-    vlt.write_text("\n".join(lines) + "\n")
-    return vlt
-
-
 #: Name of the simulation top: the SoC plus a clock generator.
 SIM_TOPLEVEL = "soc_sim"
 
 #: Half the clock period of the generated clock, in ns (the bench's PERIOD_NS is twice this).
 _HALF_PERIOD_NS = 5
-
-
-def _sim_wrapper(verilog: str, folder: Path) -> tuple[Path, list[str]]:
-    """A Verilog top ``soc_sim`` with the SoC's ports, whose ``clk`` is generated inside.
-
-    The clock toggles in Verilator's own scheduler (``--timing``), so no VPI callback runs per
-    clock edge; ``clk`` is an output the bench can still wait on.
-    """
-    body = verilog[verilog.index(f"module {TOPLEVEL}(") :]
-    body = body[: body.index("endmodule")]
-    ports = re.findall(
-        r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(\[\d+:\d+\]\s*)?(\w+);", body, re.M
-    )
-    decls = []
-    conns = []
-    names = []
-    for direction, width, name in ports:
-        conns.append(f"    .{name}({name})")
-        if name == "clk":
-            decls.append("  output reg clk")
-        else:
-            decls.append(f"  {direction} {width or ''}{name}")
-        names.append(name)
-    text = (
-        "`timescale 1ns/1ps\n"
-        f"module {SIM_TOPLEVEL}(\n" + ",\n".join(decls) + "\n);\n"
-        "  initial clk = 1'b0;\n"
-        f"  always #{_HALF_PERIOD_NS} clk = ~clk;\n"
-        f"  {TOPLEVEL} soc (\n" + ",\n".join(conns) + "\n  );\n"
-        "endmodule\n"
-    )
-    path = folder / f"{SIM_TOPLEVEL}.sv"
-    path.write_text(text)
-    return path, names
 
 
 def run_firmwares(
@@ -234,8 +195,15 @@ def run_firmwares(
             )
         jobs_file = folder / "jobs.json"
         jobs_file.write_text(json.dumps(jobs))
-        wrapper, names = _sim_wrapper(verilog, folder)
-        vlt = _ports_vlt(SIM_TOPLEVEL, names, folder)
+        wrapper, vlt, _ = write_self_clocked_top(
+            verilog,
+            folder,
+            module=TOPLEVEL,
+            top=SIM_TOPLEVEL,
+            instance="soc",
+            half_period_ns=_HALF_PERIOD_NS,
+            vlt_name=f"{SIM_TOPLEVEL}_ports.vlt",
+        )
         failure: list[BaseException] = []
         outcome: list[CocotbResult] = []
 
